@@ -1,0 +1,151 @@
+"""Command line: `vidsearch index | search | info`. A thin layer over vidsearch.Index."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from .embed import ModelLoadError
+from .index import Index, IndexMismatch, default_index_dir
+from .search import QueryError
+from .store import StoreError
+
+index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
+                            help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")
+
+
+def fmt_time(t: float) -> str:
+    """m:ss, or h:mm:ss from an hour on."""
+    s = int(t)
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def open_index(index_dir, **kwargs) -> Index:
+    try:
+        return Index(index_dir or default_index_dir(), **kwargs)
+    except (IndexMismatch, StoreError, ValueError) as e:
+        fail(str(e))
+
+
+@click.group()
+@click.version_option(package_name="vidsearch")
+def main() -> None:
+    """Semantic search over your videos and photos: index them, then search by text or by image."""
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@index_option
+@click.option("--interval", type=float, default=None, help="Seconds between sampled video frames (default 1.0).")
+@click.option("--model", default=None, help="open_clip model name, or local-dir:PATH (default ViT-B-32).")
+@click.option("--pretrained", default=None, help="open_clip pretrained tag (default laion2b_s34b_b79k).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size) -> None:
+    """Index the videos and images under PATHS (new and changed files only)."""
+    from tqdm import tqdm
+
+    idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, device=device,
+                     batch_size=batch_size)
+    bar = None
+
+    def progress(p) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=p.files_total, unit="file", dynamic_ncols=True, file=sys.stderr)
+        bar.n = p.files_done
+        rate = p.frames / p.seconds if p.seconds else 0.0
+        bar.set_postfix_str(f"{p.frames} frames, {rate:.1f} frames/s")
+
+    try:
+        report = idx.add(paths, progress=progress)
+    except ModelLoadError as e:
+        fail(str(e))
+    except (RuntimeError, OSError) as e:
+        fail(f"the index at {idx.path} could not be written: {e}", 1)
+    finally:
+        if bar is not None:
+            bar.close()
+    for path, reason in report.skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    for path in report.removed:
+        click.echo(f"removed {path} (file is gone)")
+    click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames), {report.unchanged} unchanged, "
+               f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
+    if not report.added and not report.unchanged and not idx.stats().sources:
+        fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
+
+
+@main.command("search")
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Find frames that look like this image.")
+@index_option
+@click.option("-k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of results.")
+@click.option("--min-score", type=float, default=None, help="Hide results under this cosine score.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, best first.")
+def search_cmd(text, image, index_dir, k, min_score, as_json) -> None:
+    """Search the index by TEXT, by --image, or both."""
+    if not (text and text.strip()) and not image:
+        fail("give a TEXT to search for, or --image FILE.")
+    idx = open_index(index_dir)
+    try:
+        hits = idx.search(text, image=image, k=k, min_score=min_score)
+    except (ModelLoadError, QueryError, StoreError) as e:
+        fail(str(e))
+    if as_json:
+        click.echo(json.dumps([{"source": h.source, "kind": h.kind, "t": h.t, "score": round(h.score, 4),
+                                "frame_id": h.frame_id, "thumbnail": h.thumbnail} for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo("No results.")
+    for h in hits:
+        where = fmt_time(h.t) if h.kind == "video" else "image"
+        click.echo(f"{h.score:.3f}  {where:>8}  {h.source}")
+
+
+@main.command("info")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_cmd(index_dir, as_json) -> None:
+    """Show the index's model, interval, sources, frames, size and last run."""
+    idx = open_index(index_dir)
+    try:
+        st = idx.stats()
+        skipped = [dict(r) for r in idx.store.skipped()]
+    except StoreError as e:
+        fail(str(e))
+    if as_json:
+        click.echo(json.dumps({**st.as_dict(), "skipped_files": [{"path": s["path"], "reason": s["reason"]}
+                                                                  for s in skipped]}, indent=2))
+        return
+    last = st.last_run
+    click.echo(f"index:    {st.path}")
+    click.echo(f"model:    {st.model}" + (f" ({st.pretrained})" if st.pretrained else "") + f", {st.dim}-d")
+    click.echo(f"interval: {st.interval:g} s")
+    click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames")
+    click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s['path']}: {s['reason']}" for s in skipped))
+    click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
+    if last:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
+        click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames), "
+                   f"{len(last['skipped'])} skipped, {len(last['removed'])} removed, {last['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Load a CLIP model by name and turn frames and texts into L2-normalised float32 vectors."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .preprocess import fit_square, to_tensor_batch
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+LOCAL_DIR = "local-dir:"
+
+
+class ModelLoadError(Exception):
+    """The model cannot be had; str() is one sentence for the user."""
+
+
+def resolve_model(model: str | None, pretrained: str | None) -> tuple[str, str]:
+    """Normalise a (model, pretrained) pair: local folders become absolute, a missing tag gets the model's default."""
+    model = model or DEFAULT_MODEL
+    if model.startswith(LOCAL_DIR):
+        return LOCAL_DIR + str(Path(model[len(LOCAL_DIR):]).expanduser().resolve()), ""
+    if model.startswith("hf-hub:"):
+        return model, ""
+    if pretrained is None:
+        if model == DEFAULT_MODEL:
+            pretrained = DEFAULT_PRETRAINED
+        else:
+            import open_clip
+
+            tags = open_clip.list_pretrained_tags_by_model(model)
+            pretrained = tags[0] if tags else ""
+    return model, pretrained
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _hub_reachable() -> bool:
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_offline_aware():
+    """Silence open_clip's and the hub's logging while loading, and when the hub cannot be reached, make the
+    hub client use its cache only: otherwise it retries for most of a minute before failing."""
+    import huggingface_hub.constants as hf
+
+    was_offline = hf.HF_HUB_OFFLINE
+    logging.disable(logging.ERROR)
+    try:
+        if not was_offline and not _hub_reachable():
+            hf.HF_HUB_OFFLINE = True
+        yield
+    finally:
+        hf.HF_HUB_OFFLINE = was_offline
+        logging.disable(logging.NOTSET)
+
+
+def _check_local_dir(path: str) -> None:
+    folder = Path(path)
+    if not (folder / "open_clip_config.json").is_file():
+        raise ModelLoadError(f"{folder} is not an open_clip model folder: it has no open_clip_config.json.")
+    if not any(folder.glob(pat) for pat in ("*.safetensors", "*.bin", "*.pth")):
+        # open_clip would only warn and hand back a randomly initialised model: refuse instead.
+        raise ModelLoadError(f"{folder} has no weights file (open_clip_model.safetensors or open_clip_pytorch_model.bin).")
+
+
+def _how_to_fix(model: str, pretrained: str) -> str:
+    return (
+        f"Could not load the CLIP weights for {model} ({pretrained}): they are not in the local cache and could "
+        f"not be downloaded. Connect to the internet once, or point at a local copy with "
+        f"--model local-dir:PATH (a folder with open_clip_config.json and the weights)."
+    )
+
+
+class Embedder:
+    """A loaded CLIP model. Loading costs seconds (and a download on first use of a named model)."""
+
+    def __init__(self, model: str | None = None, pretrained: str | None = None, device: str = "auto"):
+        import open_clip
+        import torch
+
+        self.model_name, self.pretrained = resolve_model(model, pretrained)
+        self.device = pick_device(device)
+        name = self.model_name
+        if name.startswith(LOCAL_DIR):
+            _check_local_dir(name[len(LOCAL_DIR):])
+        elif not name.startswith("hf-hub:"):
+            if name not in open_clip.list_models():
+                raise ModelLoadError(f"Unknown model {name!r}; `python -m open_clip list` style names such as "
+                                     f"ViT-B-32, or --model local-dir:PATH.")
+            tags = open_clip.list_pretrained_tags_by_model(name)
+            if self.pretrained not in tags and not os.path.isfile(self.pretrained):
+                raise ModelLoadError(f"Unknown pretrained tag {self.pretrained!r} for {name}; "
+                                     f"known tags: {', '.join(tags) or 'none'}.")
+        precision = "fp16" if self.device == "cuda" else "fp32"
+        try:
+            with _quiet_offline_aware():
+                model_obj, _, _ = open_clip.create_model_and_transforms(
+                    name, pretrained=self.pretrained or None, device=self.device, precision=precision)
+                self.tokenizer = open_clip.get_tokenizer(name)
+        except ModelLoadError:
+            raise
+        except Exception as e:
+            if name.startswith(LOCAL_DIR):
+                raise ModelLoadError(f"Could not load the model in {name[len(LOCAL_DIR):]}: {e}") from None
+            raise ModelLoadError(_how_to_fix(name, self.pretrained)) from None
+        self.model = model_obj.eval()  # open_clip returns it in training mode
+        cfg = open_clip.get_model_preprocess_cfg(self.model)
+        size = cfg["size"]
+        self.size = size if isinstance(size, int) else size[0]
+        self.mean = tuple(cfg["mean"])
+        self.std = tuple(cfg["std"])
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        with torch.inference_mode():
+            self.dim = int(self.encode_text(["a"]).shape[1])
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 frame → the model's square input (still uint8; cheap, run it in decode threads)."""
+        return fit_square(rgb, self.size, self.mean)
+
+    def encode_prepared(self, squares: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        batch = to_tensor_batch(squares, self.mean, self.std).to(self.device, self.dtype)
+        with torch.inference_mode():
+            feats = self.model.encode_image(batch)
+        return _normalise(feats)
+
+    def encode_images(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        return self.encode_prepared([self.prepare(x) for x in rgbs])
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        tokens = self.tokenizer(texts).to(self.device)
+        with torch.inference_mode():
+            feats = self.model.encode_text(tokens)
+        return _normalise(feats)
+
+
+def _normalise(feats) -> np.ndarray:
+    v = feats.float().cpu().numpy()
+    v /= np.linalg.norm(v, axis=1, keepdims=True).clip(min=1e-12)
+    return v.astype(np.float32, copy=False)

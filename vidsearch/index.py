@@ -1,0 +1,160 @@
+"""The public Python API: an index folder you add media to and search. The CLI and the web app call only this."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import ingest
+from .embed import Embedder, resolve_model
+from .ingest import Progress, Report
+from .search import Hit, ImageQuery, query_vector, search
+from .store import Store, StoreError
+
+DEFAULT_INTERVAL = 1.0
+
+
+def default_index_dir() -> str:
+    """`$VIDSEARCH_INDEX`, else ./vidsearch-index."""
+    return os.environ.get("VIDSEARCH_INDEX", "vidsearch-index")
+
+
+class IndexMismatch(ValueError):
+    """Options that contradict what the existing index was built with."""
+
+
+@dataclass
+class Stats:
+    path: str
+    model: str
+    pretrained: str
+    dim: int
+    interval: float
+    sources: int
+    videos: int
+    images: int
+    frames: int
+    skipped: int
+    size_bytes: int
+    last_run: dict | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Index:
+    """A vidsearch index folder.
+
+    Opening is cheap (no model is loaded). The model loads on the first `add` or text/image `search` (seconds;
+    a download on first use of a named model). Any number of processes may open one index to search it;
+    `add` and `remove` take a lock so that one process writes at a time.
+
+    `model`, `pretrained` and `interval` apply when the index is created; an existing index keeps its own, and
+    asking for different ones raises IndexMismatch.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,
+                 pretrained: str | None = None, interval: float | None = None, device: str = "auto",
+                 batch_size: int = 32):
+        self.path = Path(path if path is not None else default_index_dir()).absolute()
+        self.device = device
+        self.batch_size = batch_size
+        self._embedder: Embedder | None = None
+        self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
+        if interval is not None and interval <= 0:
+            raise ValueError("The interval must be a positive number of seconds.")
+        if self._store is None:
+            self.model, self.pretrained = resolve_model(model, pretrained)
+            self.interval = interval or DEFAULT_INTERVAL
+            return
+        meta = self._store.meta
+        self.model, self.pretrained, self.interval = meta["model"], meta["pretrained"], float(meta["interval"])
+        if model is not None and resolve_model(model, pretrained) != (self.model, self.pretrained):
+            raise IndexMismatch(
+                f"{self.path} was built with {self._describe()}; it cannot take vectors from another model. "
+                f"Use another --index folder for {resolve_model(model, pretrained)[0]}.")
+        if interval is not None and float(interval) != self.interval:
+            raise IndexMismatch(f"{self.path} samples every {self.interval:g} s; use another --index folder "
+                                f"for an interval of {interval:g} s.")
+
+    def _describe(self) -> str:
+        return f"{self.model} ({self.pretrained})" if self.pretrained else self.model
+
+    @property
+    def exists(self) -> bool:
+        return self._store is not None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StoreError(f"No vidsearch index at {self.path} (run `vidsearch index PATH` first).")
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        """The CLIP model, loaded on first use (raises embed.ModelLoadError with a one-sentence reason)."""
+        if self._embedder is None:
+            self._embedder = Embedder(self.model, self.pretrained or None, self.device)
+        return self._embedder
+
+    def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None) -> Report:
+        """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
+
+        Costs a model load, then decoding every video once (only every `interval` s is converted and embedded).
+        Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
+        """
+        paths = [os.fspath(p) for p in paths]
+        created_dir = not self.path.exists()
+        lock = ingest.WriterLock(self.path)
+        try:
+            if self._store is None:
+                embedder = self.embedder
+                self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
+                                           dim=embedder.dim, interval=self.interval)
+            return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
+                              batch_size=self.batch_size, progress=progress)
+        finally:
+            lock.release()
+            if created_dir and self._store is None:  # failed before anything was written: leave no trace
+                (self.path / ingest.LOCK_FILE).unlink(missing_ok=True)
+                self.path.rmdir()
+
+    def remove(self, source: str | os.PathLike) -> bool:
+        """Drop one source (by path) from the index. True if it was there."""
+        lock = ingest.WriterLock(self.path)
+        try:
+            removed = self.store.remove_source(os.path.realpath(source))
+            self.store.save_vectors()
+            return removed
+        finally:
+            lock.release()
+
+    def search(self, text: str | None = None, *, image: ImageQuery | None = None, frame_id: int | None = None,
+               k: int = 10, min_score: float | None = None) -> list[Hit]:
+        """The k best matches, best first. Text and image queries cost one model pass (plus a model load the first
+        time); `frame_id` reuses a stored vector and needs no model. Given together, the query is their mean."""
+        needs_model = bool(text and text.strip()) or image is not None
+        q = query_vector(self.store, self.embedder if needs_model else None, text, image, frame_id)
+        return search(self.store, q, k, min_score)
+
+    def sources(self) -> list[dict]:
+        """Every indexed source as a dict (id, path, kind, size, mtime, duration, fps, width, height, frames)."""
+        return [dict(r) for r in self.store.sources()]
+
+    def stats(self) -> Stats:
+        """Counts and settings; reads the catalog only."""
+        s = self.store
+        c = s.counts()
+        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, c["sources"], c["videos"],
+                     c["images"], c["frames"], c["skipped"], s.size_on_disk(), s.meta.get("last_run"))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
