@@ -15,6 +15,9 @@ from PIL import Image, ImageOps
 MAX_SIDE = 320
 
 
+UNREADABLE = "not a readable image or video (unknown format, or the file is damaged)"
+
+
 class MediaError(Exception):
     """A file that cannot be indexed; str() is the reason shown to the user."""
 
@@ -64,7 +67,11 @@ class _Image:
         self.path = path
         self._im = im
         w, h = im.size
-        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
+        try:  # reading EXIF can mean decoding the whole file (PNG keeps it after the pixels)
+            orientation = im.getexif().get(0x0112, 1)
+        except Exception as e:
+            raise MediaError(f"image could not be decoded ({e})") from None
+        if orientation in (5, 6, 7, 8):  # EXIF orientations that swap width and height
             w, h = h, w
         self.info = MediaInfo("image", w, h)
 
@@ -116,16 +123,15 @@ class _Video:
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 continue
+            if next_t == 0.0:  # first frame: its size is what a viewer sees, rotation metadata applied
+                self.info.height, self.info.width = bgr.shape[:2]
             small = shrink(bgr)
             yield Frame(max(t, 0.0), cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
             next_t = (math.floor((t + eps) / interval) + 1) * interval
         if last_t is None:
-            raise MediaError("no frame could be decoded (truncated or corrupt video)")
+            raise MediaError(UNREADABLE)
         frame_dur = 1.0 / self.info.fps if self.info.fps else 0.0
         self.info.duration = max(last_t, 0.0) + frame_dur
-        # Rotation metadata is applied by OpenCV; report the size the viewer sees.
-        if cap.get(cv2.CAP_PROP_ORIENTATION_META) in (90, 270, -90):
-            self.info.width, self.info.height = self.info.height, self.info.width
 
     def close(self) -> None:
         self._cap.release()
@@ -148,5 +154,5 @@ def open_media(path: str) -> _Image | _Video:
     cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise MediaError("not a readable image or video (unknown format, or the file is damaged)")
+        raise MediaError(UNREADABLE)
     return _Video(path, cap)
