@@ -1,0 +1,190 @@
+"""The Python API end to end with the tiny test CLIP: index media, search it, keep it up to date."""
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vidsearch
+from media import draw, encode, segments_video
+
+
+def catalog(index_dir):
+    db = sqlite3.connect(index_dir / "catalog.sqlite")
+    try:
+        return sorted(db.execute("SELECT s.path, f.t FROM frames f JOIN sources s ON s.id = f.source_id"))
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def shapes_index(tmp_path_factory, tiny_model, shapes_video):
+    path, spans = shapes_video
+    idx = vidsearch.Index(tmp_path_factory.mktemp("idx") / "index", model=tiny_model)
+    report = idx.add([path.parent])
+    assert report.added == [str(path)] and report.frames_added == 12
+    return idx, path, spans
+
+
+def test_each_text_query_finds_its_segment(shapes_index):
+    idx, path, spans = shapes_index
+    for start, end, shape, colour in spans:
+        best = idx.search(f"a {colour} {shape}", k=1)[0]
+        assert best.source == str(path) and best.kind == "video"
+        assert start <= best.t < end, (colour, shape, best.t)
+
+
+def test_colour_queries_rank_their_segment_first(shapes_index):
+    # Colour alone is what the tiny model knows best: "something blue" must put the blue square first.
+    idx, path, spans = shapes_index
+    hits = idx.search("something blue", k=3)
+    assert all(3 <= h.t < 6 for h in hits), [h.t for h in hits]
+    assert hits[0].score > idx.search("something blue", k=12)[-1].score
+
+
+def test_hits_carry_scores_thumbnails_and_min_score(shapes_index):
+    idx, _, _ = shapes_index
+    hits = idx.search("a red circle", k=12)
+    assert len(hits) == 12 and hits == sorted(hits, key=lambda h: -h.score)
+    assert all(os.path.getsize(h.thumbnail) > 0 for h in hits)
+    with Image.open(hits[0].thumbnail) as thumb:
+        assert max(thumb.size) <= 320
+    cut = hits[3].score
+    assert all(h.score >= cut for h in idx.search("a red circle", k=12, min_score=cut))
+
+
+def test_image_query_from_a_video_frame_finds_that_moment(tmp_path, tiny_model):
+    # Every second looks different, so "that time" is one sample.
+    combos = [(s, c) for c in ["red", "green", "blue", "yellow"] for s in ["circle", "square", "triangle"]]
+    video = segments_video(tmp_path / "media" / "twelve.mp4", [(1, s, c) for s, c in combos])
+    Image.fromarray(draw("circle", "purple", (200, 200))).save(tmp_path / "media" / "other.png")
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    idx.add([tmp_path / "media"])
+    for second in (4, 7):
+        query = draw(*combos[second], size=(640, 360))  # same picture, other size: what a user would upload
+        best = idx.search(image=query, k=1)[0]
+        assert best.source == str(video) and best.t == pytest.approx(second, abs=0.05)
+    path_query = tmp_path / "q.jpg"
+    Image.fromarray(draw(*combos[7], size=(320, 180))).save(path_query)
+    assert idx.search(image=path_query, k=1)[0].t == pytest.approx(7, abs=0.05)
+    hit = idx.search(image=Image.open(path_query), k=1)[0]
+    assert idx.search(frame_id=hit.frame_id, k=1)[0].frame_id == hit.frame_id  # a stored frame finds itself
+
+
+def test_images_of_every_kind_are_indexed(tmp_path, tiny_model):
+    media = tmp_path / "photos"
+    media.mkdir()
+    red = Image.fromarray(draw("circle", "red", (120, 120)))
+    red.convert("P", palette=Image.Palette.ADAPTIVE).save(media / "palette.png")
+    Image.fromarray(draw("square", "blue", (120, 120))).convert("L").save(media / "grey.png")
+    Image.fromarray(draw("triangle", "green", (120, 120))).convert("RGBA").save(media / "rgba.png")
+    Image.fromarray((np.asarray(draw("square", "white", (64, 64)))[:, :, 0].astype(np.uint16) * 257)).save(
+        media / "sixteen.png")
+    Image.fromarray(draw("square", "yellow", (120, 120))).save(media / "png_named.jpg", format="PNG")
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    report = idx.add([media])
+    assert sorted(os.path.basename(p) for p in report.added) == [
+        "grey.png", "palette.png", "png_named.jpg", "rgba.png", "sixteen.png"]
+    assert not report.skipped
+    assert os.path.basename(idx.search("something red", k=1)[0].source) == "palette.png"
+    assert os.path.basename(idx.search("something yellow", k=1)[0].source) == "png_named.jpg"
+    assert all(h.kind == "image" and h.t == 0 for h in idx.search("a square", k=5))
+
+
+def test_incremental_runs(tmp_path, tiny_model):
+    media = tmp_path / "media"
+    a = segments_video(media / "a.mp4", [(3, "circle", "red")])
+    b = segments_video(media / "sub" / "b.mp4", [(2, "square", "blue")])
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    first = idx.add([media])
+    assert first.frames_added == 5 and len(first.added) == 2
+    before = catalog(idx.path)
+
+    again = idx.add([media])
+    assert (again.frames_added, again.unchanged, again.added, again.removed) == (0, 2, [], [])
+    assert catalog(idx.path) == before
+
+    segments_video(a, [(4, "triangle", "green")])  # rewritten: new size and mtime
+    changed = idx.add([media])
+    assert changed.added == [str(a)] and changed.frames_added == 4
+    assert len(catalog(idx.path)) == 6 and len(set(catalog(idx.path))) == 6  # never a duplicate
+    assert idx.search("something green", k=1)[0].source == str(a)
+
+    b.unlink()
+    gone = idx.add([media])
+    assert gone.removed == [str(b)] and idx.stats().sources == 1
+    assert all(h.source == str(a) for h in idx.search("something blue", k=10))
+
+
+def test_adding_another_folder_keeps_the_first(tmp_path, tiny_model):
+    one = segments_video(tmp_path / "one" / "x.mp4", [(2, "circle", "red")])
+    two = segments_video(tmp_path / "two" / "y.mp4", [(2, "circle", "blue")])
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    idx.add([tmp_path / "one"])
+    report = idx.add([tmp_path / "two"])
+    assert report.removed == [] and {s["path"] for s in idx.sources()} == {str(one), str(two)}
+    assert idx.remove(one) and [s["path"] for s in idx.sources()] == [str(two)]
+
+
+def test_broken_files_are_skipped_with_reasons(tmp_path, tiny_model):
+    media = tmp_path / "media"
+    good = segments_video(media / "good.mp4", [(2, "circle", "red")])
+    (media / "empty.mp4").write_bytes(b"")
+    (media / "text.mp4").write_text("not a video\n" * 100)
+    full = encode(tmp_path / "full.mp4", [draw("square", "blue")] * 100)
+    (media / "truncated.mp4").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    report = idx.add([media])
+    assert report.added == [str(good)]
+    reasons = dict(report.skipped)
+    assert reasons[str(media / "empty.mp4")] == "empty file"
+    assert "not a readable image or video" in reasons[str(media / "text.mp4")]
+    assert "not a readable image or video" in reasons[str(media / "truncated.mp4")]
+    assert idx.stats().skipped == 3
+    # Unchanged broken files are reported again but not retried; a repaired one is indexed.
+    again = idx.add([media])
+    assert len(again.skipped) == 3 and again.added == []
+    (media / "truncated.mp4").write_bytes(full.read_bytes())
+    fixed = idx.add([media])
+    assert fixed.added == [str(media / "truncated.mp4")] and idx.stats().skipped == 2
+
+
+def test_another_model_is_refused_and_nothing_changes(tmp_path, tiny_model):
+    segments_video(tmp_path / "m" / "a.mp4", [(1, "circle", "red")])
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    idx.add([tmp_path / "m"])
+    before = sorted(p.name for p in idx.path.iterdir())
+    with pytest.raises(vidsearch.IndexMismatch, match="another model"):
+        vidsearch.Index(tmp_path / "index", model="ViT-B-32")
+    with pytest.raises(vidsearch.IndexMismatch, match="interval"):
+        vidsearch.Index(tmp_path / "index", interval=2.0)
+    assert sorted(p.name for p in idx.path.iterdir()) == before
+    reopened = vidsearch.Index(tmp_path / "index")  # no options: the recorded model and interval
+    assert (reopened.model, reopened.interval) == (idx.model, 1.0)
+
+
+def test_two_readers_and_a_writer(tmp_path, tiny_model):
+    segments_video(tmp_path / "m" / "a.mp4", [(2, "circle", "red")])
+    writer = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    writer.add([tmp_path / "m"])
+    reader = vidsearch.Index(tmp_path / "index")
+    assert len(reader.search("something red", k=10)) == 2
+    segments_video(tmp_path / "m" / "b.mp4", [(3, "square", "blue")])
+    writer.add([tmp_path / "m"])
+    # The open reader sees the new source without reopening.
+    assert {h.source for h in reader.search("something blue", k=10)} == {
+        str(tmp_path / "m" / "a.mp4"), str(tmp_path / "m" / "b.mp4")}
+
+
+def test_local_dir_without_weights_is_refused(tmp_path, tiny_model):
+    empty = tmp_path / "model"
+    empty.mkdir()
+    (empty / "open_clip_config.json").write_text(
+        (Path(tiny_model[len("local-dir:"):]) / "open_clip_config.json").read_text())
+    idx = vidsearch.Index(tmp_path / "index", model=f"local-dir:{empty}")
+    segments_video(tmp_path / "m" / "a.mp4", [(1, "circle", "red")])
+    with pytest.raises(vidsearch.ModelLoadError, match="no weights file"):
+        idx.add([tmp_path / "m"])
+    assert not (tmp_path / "index").exists()
