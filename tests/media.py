@@ -40,6 +40,7 @@ def encode(path: Path, frames, fps: float | None = 25, size=(320, 180), pts: lis
            codec: str = "libx264", extra: list[str] = ()) -> Path:
     """Encode RGB frames with ffmpeg. With `pts`, frame i is shown at pts[i] seconds (variable frame rate)."""
     w, h = size
+    path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [FFMPEG, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
            "-r", str(fps or 25), "-i", "-"]
     if pts is not None:
