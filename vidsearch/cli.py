@@ -147,5 +147,56 @@ def info_cmd(index_dir, as_json) -> None:
                    f"{len(last['skipped'])} skipped, {len(last['removed'])} removed, {last['seconds']} s")
 
 
+@main.command("serve")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="Largest image a search may upload.")
+@click.option("--debug", is_flag=True, help="Use Flask's development server and debugger instead of waitress (local development only).")
+@click.option("--model", default=None, help="For a new index: open_clip model name, or local-dir:PATH.")
+@click.option("--pretrained", default=None, help="For a new index: open_clip pretrained tag.")
+@click.option("--interval", type=float, default=None, help="For a new index: seconds between sampled frames.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.pass_context
+def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, device) -> None:
+    """Search in a browser: index PATHS first if given (new and changed files only), then serve the index."""
+    if paths:
+        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, model=model, pretrained=pretrained,
+                   interval=interval, device=device)
+    idx = open_index(index_dir, device=device)
+    if not idx.exists:
+        fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")
+    from .web import create_app
+
+    click.echo(f"Loading {idx.model} ...")
+    try:
+        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024))
+    except (ModelLoadError, StoreError) as e:
+        fail(str(e))
+    st = idx.stats()
+    click.echo(f"Serving {st.sources} sources ({st.frames} frames) from {idx.path}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
+    proxies = app.extensions["vidsearch"].proxies
+    try:
+        if debug:
+            app.run(host=host, port=port, debug=True, use_reloader=False)
+            return
+        import waitress
+
+        server = waitress.create_server(app, host=host, port=port, threads=8, ident="vidsearch")
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"Open http://{shown}:{server.effective_port}/ in a browser (Ctrl+C to stop).")
+        server.run()
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        proxies.close()
+
+
 if __name__ == "__main__":
     main()

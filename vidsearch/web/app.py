@@ -1,0 +1,85 @@
+"""The Flask app factory: opens the index, loads the model once, and wires the blueprints and error pages."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, jsonify, render_template, request
+from PIL import Image
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
+from werkzeug.wrappers import Response
+
+from ..cli import fmt_bytes
+from ..index import Index
+from ..search import QueryError
+from . import api, media, pages
+from .proxy import Proxies
+from .state import WebState
+
+DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields sent along with an upload
+
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+
+class IdConverter(BaseConverter):
+    """A catalog id: plain ASCII digits that fit SQLite's 64-bit integers (anything else is a 404)."""
+
+    regex = r"[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MAX_UPLOAD,
+               max_pixels: int | None = None) -> Flask:
+    """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
+    model that cannot be loaded fails here rather than on a request (raises StoreError, embed.ModelLoadError)."""
+    idx = index if isinstance(index, Index) else Index(index)
+    idx.embedder  # noqa: B018 - loads the model
+    proxies = Proxies(idx.path)
+    proxies.prune({s["id"] for s in idx.sources()})
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = max_upload + FORM_OVERHEAD
+    app.json.sort_keys = False
+    app.url_map.converters["id"] = IdConverter
+    app.extensions["vidsearch"] = WebState(idx, proxies, max_upload, max_pixels or Image.MAX_IMAGE_PIXELS)
+    for module in (pages, media, api):
+        app.register_blueprint(module.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response | HTTPException:
+        if e.code is None or e.code < 400:
+            return e  # redirects raised by routing
+        message = e.description
+        if isinstance(e, RequestEntityTooLarge) and request.content_length and \
+                request.content_length > app.config["MAX_CONTENT_LENGTH"]:
+            message = f"The upload is larger than the limit of {fmt_bytes(max_upload)}."
+        if request.path.startswith("/api/"):
+            response = jsonify(error=message)
+        else:
+            response = Response(render_template("error.html", code=e.code, title=e.name, message=message),
+                                mimetype="text/html")
+        response.status_code = e.code
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":  # keeps Allow, Retry-After, Content-Range */size
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(QueryError)
+    def query_error(e: QueryError) -> Response | HTTPException:
+        return http_error(BadRequest(str(e)))
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    return app
