@@ -2,9 +2,11 @@
 from the catalog (or from the index folder for a catalog frame id), never from the request."""
 from __future__ import annotations
 
+import io
 import os
 
 from flask import Blueprint, send_file
+from PIL import Image, ImageOps
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -15,6 +17,7 @@ from .state import source_or_404, state
 bp = Blueprint("media", __name__)
 
 THUMB_MAX_AGE = 24 * 3600  # a frame id always names the same thumbnail
+WEB_IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp"}
 
 
 def _send(path: str | os.PathLike, mimetype: str, max_age: int | None = None) -> Response:
@@ -29,6 +32,23 @@ def _send(path: str | os.PathLike, mimetype: str, max_age: int | None = None) ->
 def media(source_id: int) -> Response:
     path = source_or_404(source_id)["path"]
     return _send(path, mime_type(path))
+
+
+@bp.get("/image/<id:source_id>")
+def image(source_id: int) -> Response:
+    """A photo as a browser can show it: the original, or a JPEG of it when browsers cannot (TIFF, HEIC, PPM...)."""
+    path = source_or_404(source_id, "image")["path"]
+    if mime_type(path) in WEB_IMAGE_TYPES:
+        return _send(path, mime_type(path))
+    try:
+        with Image.open(path) as im:
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise NotFound("The image is no longer readable.") from None
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=90)
+    buf.seek(0)
+    return send_file(buf, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.get("/play/<id:source_id>")

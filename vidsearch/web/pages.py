@@ -31,7 +31,7 @@ def search() -> str:
 def watch(source_id: int) -> str | Response:
     source = source_or_404(source_id)
     if source["kind"] != "video":
-        return redirect(url_for("media.media", source_id=source_id))
+        return redirect(url_for("media.image", source_id=source_id))
     t = min(_seconds(request.args.get("t", "")), source["duration"])
     hit_frames = _frame_ids(request.args.get("hits", ""))
     rows = state().index.store.frames(hit_frames)

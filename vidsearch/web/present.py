@@ -42,7 +42,7 @@ def hits_json(hits: list[Hit]) -> list[dict]:
             "score": round(h.score, 4),
             "thumbnail_url": url_for("media.thumb", frame_id=h.frame_id),
             "watch_url": (watch_url(h.source_id, h.t, frames_by_source[h.source_id]) if video
-                          else url_for("media.media", source_id=h.source_id)),
+                          else url_for("media.image", source_id=h.source_id)),
             "media_url": url_for("media.media", source_id=h.source_id),
         })
     return out

@@ -1,0 +1,173 @@
+"""The web UI in a real browser (headless Chromium through Playwright), against the app served by waitress."""
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+import pytest
+from PIL import Image
+
+from media import draw
+from test_web import build_library
+from vidsearch.index import Index
+from vidsearch.web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+# Records where playback really started: media events do not bubble, but a capturing listener on the document sees them.
+RECORD_PLAYING = """
+document.addEventListener('playing', e => {
+  if (window.firstPlaying === undefined) window.firstPlaying = e.target.currentTime;
+}, true);
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, shapes_video, tiny_model):
+    import waitress
+
+    root = tmp_path_factory.mktemp("browser")
+    index = Index(root / "index", model=tiny_model)
+    index.add([build_library(root / "library", shapes_video[0])])
+    app = create_app(index)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=10)
+    app.extensions["vidsearch"].proxies.close()
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def search(page, server: str, text: str) -> None:
+    page.goto(server)
+    page.fill("input[name=q]", text)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector(".card")
+    # The thumbnails really load (not broken images).
+    page.wait_for_function("() => [...document.querySelectorAll('.card img')].slice(0, 4)"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+
+
+def open_first_video_hit(page, source: str) -> float:
+    card = page.locator(f".card[data-kind=video]:has(.name:text-is('{source}'))").first
+    t = float(card.get_attribute("data-t"))
+    card.locator("a").click()
+    page.wait_for_url("**/watch/**")
+    return t
+
+
+def assert_plays_from(page, t: float) -> None:
+    page.wait_for_function("() => window.firstPlaying !== undefined", timeout=60_000)
+    started = page.evaluate("window.firstPlaying")
+    assert abs(started - t) < 0.5, (started, t)
+    page.wait_for_function("s => { const v = document.querySelector('video'); return !v.paused && v.currentTime > s + 0.3; }",
+                           arg=started)
+
+
+def test_text_search_then_the_player_starts_at_the_hit(page, server):
+    page.add_init_script(RECORD_PLAYING)
+    search(page, server, "blue square")
+    assert "blue+square" in page.url  # a GET: the query can be bookmarked
+    t = open_first_video_hit(page, "shapes.mp4")
+    assert 3 <= t < 6
+    assert_plays_from(page, t)
+    assert page.locator("h1").inner_text() == "shapes.mp4"
+    assert page.locator(".moments a[aria-current]").count() == 1
+
+
+def test_a_video_browsers_cannot_play_is_prepared_then_plays_at_the_hit(page, server):
+    page.add_init_script(RECORD_PLAYING)
+    search(page, server, "purple square")
+    t = open_first_video_hit(page, "clip.avi")
+    assert 3 <= t < 7
+    assert_plays_from(page, t)
+    assert page.evaluate("document.querySelector('video').currentSrc").split("#")[0].endswith("/play/" + page.url.split("/watch/")[1].split("?")[0])
+    assert page.locator("#notice").count() == 0
+
+
+def test_jumping_between_matches_seeks_in_place(page, server):
+    search(page, server, "red circle")
+    open_first_video_hit(page, "shapes.mp4")
+    page.wait_for_function("() => !document.querySelector('video').paused")
+    moments = page.locator(".moments a")
+    assert moments.count() >= 2
+    target = moments.nth(moments.count() - 1)
+    t = float(target.get_attribute("data-t"))
+    target.click()
+    page.wait_for_function("t => Math.abs(document.querySelector('video').currentTime - t) < 0.5", arg=t)
+    assert target.get_attribute("aria-current") == "true" and f"t={t:g}" in page.url
+
+
+def upload_png(shape: str, colour: str) -> dict:
+    buf = io.BytesIO()
+    Image.fromarray(draw(shape, colour)).save(buf, "PNG")
+    return {"name": f"{colour}_{shape}.png", "mimeType": "image/png", "buffer": buf.getvalue()}
+
+
+def test_image_search_with_the_file_picker(page, server):
+    page.goto(server)
+    page.set_input_files("input[type=file]", upload_png("square", "purple"))  # submits by itself
+    page.wait_for_selector(".card")
+    assert page.locator(".query-image").count() == 1
+    assert page.locator(".card .name").first.inner_text() == "clip.avi"
+
+
+def test_image_search_by_drag_and_drop(page, server):
+    page.goto(server)
+    data = upload_png("square", "red")
+    page.evaluate("""([name, bytes]) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/png' }));
+        const target = document.querySelector('.drop');
+        for (const type of ['dragenter', 'dragover', 'drop'])
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }""", [data["name"], list(data["buffer"])])
+    page.wait_for_selector(".card")
+    assert page.locator(".card .name").first.inner_text() == "red_square.png"
+
+
+def test_the_pages_fit_a_phone(browser, server):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(server + "/?q=green+triangle")
+        page.wait_for_selector(".card")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        columns = page.evaluate("getComputedStyle(document.querySelector('.grid')).gridTemplateColumns.split(' ').length")
+        assert columns == 2
+        page.locator(".card[data-kind=video] a").first.click()
+        page.wait_for_url("**/watch/**")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert page.evaluate("document.querySelector('video').getBoundingClientRect().width") >= 370
+    finally:
+        context.close()
