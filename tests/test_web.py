@@ -5,6 +5,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import threading
@@ -546,6 +547,7 @@ def test_serve_indexes_the_paths_then_serves(tmp_path, library, tiny_model, monk
         return FakeServer()
 
     monkeypatch.setattr(waitress, "create_server", create_server)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # serve's SIGTERM handler: not in pytest's process
     index_dir = tmp_path / "index"
     runner = CliRunner()
     result = runner.invoke(main, ["serve", str(library / "red_square.png"), "--index", str(index_dir),

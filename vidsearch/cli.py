@@ -184,9 +184,13 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
         if debug:
             app.run(host=host, port=port, debug=True, use_reloader=False)
             return
+        import signal
+
         import waitress
 
         server = waitress.create_server(app, host=host, port=port, threads=8, ident="vidsearch")
+        # Stopped by a service manager: unwind, so that the `finally` below ends a running ffmpeg too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"Open http://{shown}:{server.effective_port}/ in a browser (Ctrl+C to stop).")
         server.run()

@@ -34,16 +34,15 @@ def watch(source_id: int) -> str | Response:
         return redirect(url_for("media.image", source_id=source_id))
     t = min(_seconds(request.args.get("t", "")), source["duration"])
     hit_frames = _frame_ids(request.args.get("hits", ""))
+    hits = ",".join(map(str, hit_frames))
     rows = state().index.store.frames(hit_frames)
-    moments = sorted((r["t"], r["id"]) for r in rows.values() if r["source_id"] == source_id)
-    playback = state().proxies.playback(source_id, source["path"], source["duration"])
+    moments = [{"t": mt, "time": fmt_time(mt), "frame_id": fid, "current": abs(mt - t) < 0.001,
+                "url": url_for("pages.watch", source_id=source_id, t=seconds(mt), hits=hits)}
+               for mt, fid in sorted((r["t"], r["id"]) for r in rows.values() if r["source_id"] == source_id)]
     return render_template(
         "watch.html", source=source, name=os.path.basename(source["path"]), t=t, t_param=seconds(t),
-        time=fmt_time(t), duration=fmt_time(source["duration"]), playback=playback,
-        moments=[{"t": mt, "time": fmt_time(mt), "frame_id": fid, "current": abs(mt - t) < 0.001,
-                  "url": url_for("pages.watch", source_id=source_id, t=seconds(mt), hits=",".join(map(str, hit_frames)))}
-                 for mt, fid in moments])
-
+        time=fmt_time(t), duration=fmt_time(source["duration"]), moments=moments,
+        playback=state().proxies.playback(source_id, source["path"], source["duration"]))
 
 def _seconds(raw: str) -> float:
     if not raw.strip():

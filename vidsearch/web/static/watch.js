@@ -28,6 +28,7 @@
       .then(s => {
         if (s.state === 'ready') {
           notice.remove();
+          video.controls = true;
           video.src = s.url + '#t=' + start;
           load();
         } else if (s.state === 'failed') {
