@@ -14,10 +14,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import faiss
 import numpy as np
+
+from .vectors import Vectors
 
 FORMAT_VERSION = 1
 CATALOG = "catalog.sqlite"
@@ -60,6 +61,10 @@ class StoreError(Exception):
     """A problem with the index folder itself; str() is the message for the user."""
 
 
+def _unblob(blobs: list[bytes]) -> np.ndarray:
+    return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs]) if blobs else np.zeros((0, 0), np.float32)
+
+
 def thumb_path(root: Path, frame_id: int) -> Path:
     return root / THUMBS / str(frame_id // 1000) / f"{frame_id}.jpg"
 
@@ -82,7 +87,8 @@ class Store:
             raise StoreError(f"The index at {self.root} has format {self.meta.get('format_version')}; "
                               f"this vidsearch reads format {FORMAT_VERSION}. Re-index into a new folder.")
         self.dim = int(self.meta["dim"])
-        self._vectors: faiss.IndexIDMap2 | None = None
+        self._vectors: Vectors | None = None
+        self._vectors_file: tuple[int, int] | None = None  # (mtime_ns, size) of the FAISS file loaded
         self._generation = -1  # catalog generation that self._vectors reflects
 
     @classmethod
@@ -165,17 +171,30 @@ class Store:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product search (cosine, as all vectors are normalised) over the catalog as last committed."""
         with self._lock:
-            index = self._synced_vectors()
-            if index.ntotal == 0:
+            vectors = self._synced_vectors()
+            if vectors.ntotal == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, index.ntotal))
+            return vectors.search(queries, min(k, vectors.ntotal))
 
-    def _synced_vectors(self) -> faiss.IndexIDMap2:
+    @property
+    def approximate(self) -> bool:
+        with self._lock:
+            return self._synced_vectors().approximate
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.root / VECTORS).stat()
+            return st.st_mtime_ns, st.st_size
+        except FileNotFoundError:
+            return None
+
+    def _synced_vectors(self) -> Vectors:
         """The in-memory FAISS index, brought up to date with the catalog if another process changed it."""
-        if self._vectors is None:
-            path = self.root / VECTORS
-            self._vectors = (faiss.read_index(str(path)) if path.is_file()
-                             else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim)))
+        stamp = self._file_stamp()
+        if self._vectors is None or stamp != self._vectors_file:
+            # First use, or the writer saved a newer file (perhaps of another kind): start from it.
+            self._vectors = Vectors.load(self.root / VECTORS) if stamp else Vectors.empty(self.dim)
+            self._vectors_file = stamp
             self._generation = -1
         if self.generation() == self._generation:
             return self._vectors
@@ -183,37 +202,26 @@ class Store:
         self._db.execute("BEGIN")
         try:
             gen = int(json.loads(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]))
-            have = faiss.vector_to_array(self._vectors.id_map) if self._vectors.ntotal else np.zeros(0, np.int64)
+            have = self._vectors.ids()
             want = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
-            stale = np.setdiff1d(have, want, assume_unique=True)
+            self._vectors.remove(np.setdiff1d(have, want, assume_unique=True))
             missing = np.setdiff1d(want, have, assume_unique=True)
-            if len(stale):
-                self._vectors.remove_ids(stale)
             for start in range(0, len(missing), 10000):
                 chunk = missing[start:start + 10000].tolist()
                 rows = self._db.execute("SELECT id, vector FROM frames WHERE id IN (%s)" % ",".join("?" * len(chunk)),
                                         chunk).fetchall()
-                self._add_vectors([r[0] for r in rows], [r[1] for r in rows])
+                self._vectors.add([r[0] for r in rows], _unblob([r[1] for r in rows]))
         finally:
             self._db.execute("COMMIT")
         self._generation = gen
         return self._vectors
 
-    def _add_vectors(self, ids: Sequence[int], blobs: Iterable[bytes | np.ndarray]) -> None:
-        if not ids:
-            return
-        vecs = np.stack([np.frombuffer(b, dtype=np.float32) if isinstance(b, bytes) else b for b in blobs])
-        self._vectors.add_with_ids(vecs.astype(np.float32, copy=False), np.asarray(ids, dtype=np.int64))
-
     def save_vectors(self) -> None:
-        """Write the FAISS file atomically (temp file, fsync, rename): readers see the old or the new one."""
+        """Write the FAISS file (exact or IVF, as the size calls for) atomically."""
         with self._lock:
-            index = self._synced_vectors()
-            tmp = self.root / (VECTORS + ".tmp")
-            faiss.write_index(index, str(tmp))
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.root / VECTORS)
+            self._vectors = self._synced_vectors().tuned()
+            self._vectors.save(self.root / VECTORS)
+            self._vectors_file = self._file_stamp()
 
     # -- writing (one writer at a time: see ingest.WriterLock) ------------------------------------------------
 
@@ -282,11 +290,11 @@ class Store:
         return True, old
 
     def _after_write(self, gen: int, removed: list[int], added: tuple[list[int], list[np.ndarray]]) -> None:
-        if removed:
-            self._vectors.remove_ids(np.asarray(removed, dtype=np.int64))
-            for fid in removed:
-                thumb_path(self.root, fid).unlink(missing_ok=True)
-        self._add_vectors(*added)
+        self._vectors.remove(removed)
+        for fid in removed:
+            thumb_path(self.root, fid).unlink(missing_ok=True)
+        if added[0]:
+            self._vectors.add(added[0], np.stack(added[1]))
         # Only this process writes (writer lock), so the generation after our commit is ours alone.
         self._generation = gen
 

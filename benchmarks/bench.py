@@ -1,0 +1,241 @@
+"""vidsearch benchmark: indexing speed, image throughput and search latency, each against a baseline.
+
+    python benchmarks/bench.py [index] [images] [search] [--minutes 5] [--work DIR]
+
+Media are generated with ffmpeg; the model is ViT-B-32 with random weights saved in open_clip's local-dir format
+(the compute of the real weights, loaded through the same path as a user's model). Each measurement runs in a
+child process so that its peak RSS is its own. Prints one table per part.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+
+
+# -- fixtures --------------------------------------------------------------------------------------------------
+
+def random_vit_b32(folder: Path) -> str:
+    """ViT-B-32 with random weights in local-dir format (what `--model local-dir:` loads)."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    if not (folder / "open_clip_model.safetensors").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = open_clip.get_model_config("ViT-B-32")
+        model = open_clip.create_model("ViT-B-32")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+        pp = {"size": 224, "mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD),
+              "interpolation": "bicubic", "resize_mode": "shortest"}
+        (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": pp}))
+    return f"local-dir:{folder}"
+
+
+def make_video(path: Path, seconds: int) -> Path:
+    """720p30 H.264 with a 1.5 s keyframe interval (as phones and cameras write) and moving, noisy content."""
+    if not path.is_file():
+        import imageio_ffmpeg
+
+        tmp = path.with_suffix(".part.mp4")
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"testsrc2=size=1280x720:rate=30:duration={seconds}", "-vf", "noise=alls=12:allf=t",
+                        "-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-pix_fmt", "yuv420p", str(tmp)],
+                       check=True)
+        tmp.rename(path)
+    return path
+
+
+def make_images(folder: Path, n: int = 500) -> Path:
+    """n JPEG photos-like images, 320 to 4000 px on the long side."""
+    from PIL import Image
+
+    if len(list(folder.glob("*.jpg"))) < n:
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            long = int(rng.choice([320, 640, 1024, 1920, 3000, 4000]))
+            short = int(long * rng.choice([0.56, 0.75, 1.0]))
+            w, h = (long, short) if i % 3 else (short, long)
+            small = rng.integers(0, 255, (max(h // 64, 2), max(w // 64, 2), 3), dtype=np.uint8)
+            img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
+            img.save(folder / f"img{i:04d}.jpg", quality=88)
+    return folder
+
+
+# -- measurements (each runs in its own process) -------------------------------------------------------------
+
+def m_pipeline(model: str, paths: list[str], work: str, batch: int) -> dict:
+    import shutil
+
+    from vidsearch import Index
+
+    shutil.rmtree(work, ignore_errors=True)
+    idx = Index(work, model=model, batch_size=batch)
+    idx.embedder  # the model load is not indexing time
+    t = time.perf_counter()
+    report = idx.add(paths)
+    return {"seconds": time.perf_counter() - t, "frames": report.frames_added}
+
+
+def m_decode(video: str) -> dict:
+    from vidsearch.extract import open_media
+    from vidsearch.preprocess import fit_square
+
+    t, n = time.perf_counter(), 0
+    media = open_media(video)
+    for fr in media.frames(1.0):
+        fit_square(fr.rgb, 224, (0.48, 0.46, 0.41))
+        n += 1
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def m_embed(model: str, n: int, batch: int) -> dict:
+    from vidsearch.embed import Embedder
+
+    e = Embedder(model)
+    squares = [np.random.default_rng(i).integers(0, 255, (224, 224, 3), dtype=np.uint8) for i in range(batch)]
+    e.encode_prepared(squares[:2])
+    t = time.perf_counter()
+    for start in range(0, n, batch):
+        e.encode_prepared(squares[: min(batch, n - start)])
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def m_naive_video(model: str, video: str) -> dict:
+    """The loop of the reference projects: read every frame, keep one per second, preprocess and encode it alone."""
+    import cv2
+    import open_clip
+    import torch
+    from PIL import Image
+
+    m, _, preprocess = open_clip.create_model_and_transforms(model)
+    m.eval()
+    cap = cv2.VideoCapture(video)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    t, i, n = time.perf_counter(), 0, 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % round(fps) == 0:
+            img = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            with torch.no_grad():
+                m.encode_image(preprocess(img).unsqueeze(0))
+            n += 1
+        i += 1
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def m_naive_images(model: str, folder: str) -> dict:
+    import open_clip
+    import torch
+    from PIL import Image
+
+    m, _, preprocess = open_clip.create_model_and_transforms(model)
+    m.eval()
+    t, n = time.perf_counter(), 0
+    for p in sorted(Path(folder).glob("*.jpg")):
+        with torch.no_grad():
+            m.encode_image(preprocess(Image.open(p).convert("RGB")).unsqueeze(0))
+        n += 1
+    return {"seconds": time.perf_counter() - t, "frames": n}
+
+
+def child(name: str, *args) -> dict:
+    """Run one measurement in a fresh process; add its peak RSS."""
+    proc = subprocess.run([sys.executable, str(HERE), "_measure", name, json.dumps(args)], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise SystemExit(f"{name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+
+
+# -- parts -----------------------------------------------------------------------------------------------------
+
+def part_index(work: Path, model: str, minutes: float, batch: int) -> None:
+    video = make_video(work / f"720p_{minutes:g}min.mp4", int(minutes * 60))
+    secs = minutes * 60
+    rows = []
+    for label, name, args in [
+        ("vidsearch index (pipeline)", "pipeline", (model, [str(video)], str(work / "idx"), batch)),
+        ("  sampling + decoding only", "decode", (str(video),)),
+        (f"  embedding only (batch {batch})", "embed", (model, int(secs), batch)),
+        ("naive loop (read all, encode 1 by 1)", "naive_video", (model, str(video))),
+    ]:
+        r = child(name, *args)
+        rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{secs / r['seconds']:.1f}x",
+                     f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"])
+    table(f"Indexing {minutes:g} min of 720p30 H.264 (keyframe every 1.5 s), 1 s interval, ViT-B-32",
+          ["what", "frames", "frames/s", "real-time factor", "seconds", "peak RSS MB"], rows)
+    speedup = float(rows[3][4]) / float(rows[0][4])
+    print(f"pipeline vs naive loop: {speedup:.1f}x faster")
+
+
+def part_images(work: Path, model: str, batch: int) -> None:
+    folder = make_images(work / "images")
+    rows = []
+    for label, name, args in [("vidsearch index (batched)", "pipeline", (model, [str(folder)], str(work / "idx_img"), batch)),
+                              ("one image at a time", "naive_images", (model, str(folder)))]:
+        r = child(name, *args)
+        rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{r['seconds']:.1f}"])
+    table("500 JPEGs, 320-4000 px", ["what", "images", "images/s", "seconds"], rows)
+    print(f"batched vs one at a time: {float(rows[1][3]) / float(rows[0][3]):.1f}x faster")
+
+
+MEASURES = {"pipeline": m_pipeline, "decode": m_decode, "embed": m_embed, "naive_video": m_naive_video,
+            "naive_images": m_naive_images}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
+        out = MEASURES[sys.argv[2]](*json.loads(sys.argv[3]))
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("parts", nargs="*", default=["index", "images", "search"], choices=["index", "images", "search"])
+    ap.add_argument("--minutes", type=float, default=5.0, help="length of the generated video")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-bench",
+                    help="where generated media and indexes go (reused between runs)")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} CPUs, {platform_line()}")
+    model = random_vit_b32(args.work / "vit-b-32-random")
+    if "index" in args.parts:
+        part_index(args.work, model, args.minutes, args.batch_size)
+    if "images" in args.parts:
+        part_images(args.work, model, args.batch_size)
+    if "search" in args.parts:
+        from search_bench import part_search
+
+        part_search(args.work, model)
+
+
+def platform_line() -> str:
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    main()
