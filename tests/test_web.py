@@ -438,15 +438,16 @@ def eps() -> bytes:
 
 
 @pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"hello, this is not an image\n" * 10, "not an image"),
-    (png_bytes(draw("circle", "red"))[:300], "damaged"),
-    (png_bytes(draw("circle", "red"), "JPEG")[:1500], "damaged"),
-    (png_header(100_000, 100_000), "too many pixels"),  # a decompression bomb, as Pillow sees it
-    (png_header(10_000, 10_000), "too many pixels"),  # over our limit, under Pillow's
-    (eps(), "not an image"),  # Pillow would run Ghostscript on it
+    pytest.param(b"", "empty", id="empty"),
+    pytest.param(b"hello, this is not an image\n" * 10, "not an image", id="text"),
+    pytest.param(png_bytes(draw("circle", "red"))[:300], "damaged", id="truncated-png"),
+    pytest.param(png_bytes(draw("circle", "red"), "JPEG")[:1500], "damaged", id="truncated-jpeg"),
+    pytest.param(png_header(100_000, 100_000), "too many pixels", id="bomb"),  # Pillow itself refuses it
+    pytest.param(png_header(10_000, 10_000), "too many pixels", id="bomb-pillow-only-warns-of"),
+    pytest.param(eps(), "not an image", id="eps"),  # Pillow would run Ghostscript on it
 ])
 @pytest.mark.parametrize("url", ["/api/search", "/"])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_bad_uploads_are_400_with_a_message(client, url, data, message):
     r = post_image(client, data, url)
     assert r.status_code == 400
@@ -455,11 +456,12 @@ def test_bad_uploads_are_400_with_a_message(client, url, data, message):
 
 
 @pytest.mark.parametrize("body, content_type", [
-    (b"garbage", "multipart/form-data"),
-    (b"garbage", "multipart/form-data; boundary=xyz"),
-    (b"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\nabc", "multipart/form-data; boundary=xyz"),
-    (b"q=red+circle", "application/x-www-form-urlencoded"),
-    (b'{"q": "red"}', "application/json"),
+    pytest.param(b"garbage", "multipart/form-data", id="no-boundary"),
+    pytest.param(b"garbage", "multipart/form-data; boundary=xyz", id="no-parts"),
+    pytest.param(b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc',
+                 "multipart/form-data; boundary=xyz", id="unterminated-part"),
+    pytest.param(b"q=red+circle", "application/x-www-form-urlencoded", id="urlencoded"),
+    pytest.param(b'{"q": "red"}', "application/json", id="json"),
 ])
 def test_malformed_posts_are_never_500(client, body, content_type):
     for url in ("/", "/api/search"):
