@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import draw, encode
 from PIL import Image
 
-from media import draw, encode
 from vidsearch.extract import open_media
 from vidsearch.index import Index
 from vidsearch.web import create_app
@@ -50,7 +50,8 @@ def png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    pixels = chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + pixels + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")

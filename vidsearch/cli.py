@@ -154,7 +154,8 @@ def info_cmd(index_dir, as_json) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
               help="Largest image a search may upload.")
-@click.option("--debug", is_flag=True, help="Use Flask's development server and debugger instead of waitress (local development only).")
+@click.option("--debug", is_flag=True,
+              help="Use Flask's development server and debugger instead of waitress (local development only).")
 @click.option("--model", default=None, help="For a new index: open_clip model name, or local-dir:PATH.")
 @click.option("--pretrained", default=None, help="For a new index: open_clip pretrained tag.")
 @click.option("--interval", type=float, default=None, help="For a new index: seconds between sampled frames.")

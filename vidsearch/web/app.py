@@ -40,6 +40,7 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
     """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
     model that cannot be loaded fails here rather than on a request (raises StoreError, embed.ModelLoadError)."""
     idx = index if isinstance(index, Index) else Index(index)
+    idx.store  # noqa: B018 - raises StoreError if there is no index, before a model is loaded for nothing
     idx.embedder  # noqa: B018 - loads the model
     proxies = Proxies(idx.path)
     proxies.prune({s["id"] for s in idx.sources()})

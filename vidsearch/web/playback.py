@@ -55,8 +55,9 @@ def probe(path: str) -> Streams:
     """The first video and audio streams of a file, from ffmpeg's description of its input (no ffprobe ships with
     imageio-ffmpeg)."""
     try:
+        # Exits 1 (no output file given) after describing the input on stderr.
         out = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", path], capture_output=True, timeout=60,
-                             text=True, errors="replace").stderr
+                             check=False, text=True, errors="replace").stderr
     except (OSError, subprocess.TimeoutExpired):
         return Streams(None, None, None)
     video = next((m for m in _VIDEO.finditer(out) if "(attached pic)" not in m.group(3)), None)

@@ -111,9 +111,10 @@ class Proxies:
             return
         for f in self.folder.iterdir():
             part = _PART.search(f.name)
-            if part and not _alive(int(part.group(1))):
-                f.unlink(missing_ok=True)
-            elif f.suffix == ".mp4" and f.name.split("-")[0].isdigit() and int(f.name.split("-")[0]) not in source_ids:
+            owner = f.name.split("-")[0]
+            dead_part = part is not None and not _alive(int(part.group(1)))
+            orphan = f.suffix == ".mp4" and owner.isdigit() and int(owner) not in source_ids
+            if dead_part or orphan:
                 f.unlink(missing_ok=True)
 
     def close(self) -> None:
