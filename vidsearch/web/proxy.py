@@ -58,6 +58,8 @@ def proxy_command(source: str, target: str) -> list[str]:
 
 
 class Proxies:
+    """The proxies of one index folder, and the thread that makes them."""
+
     def __init__(self, index_root: Path):
         self.folder = Path(index_root) / PROXIES
         self._lock = threading.Lock()
@@ -74,7 +76,7 @@ class Proxies:
             st = os.stat(path)
         except OSError:
             return Playback("failed", error="The file is no longer on disk.")
-        version = f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        version = os.fsencode(path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()
         key = f"{source_id}-{hashlib.sha1(version).hexdigest()[:12]}"
         playable = self._playable.get(key)
         if playable is None:
