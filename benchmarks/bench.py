@@ -199,8 +199,90 @@ def part_images(work: Path, model: str, batch: int) -> None:
     print(f"batched vs one at a time: {float(rows[1][3]) / float(rows[0][3]):.1f}x faster")
 
 
+def synthetic(n: int, d: int = 512, seed: int = 0) -> np.ndarray:
+    """Clustered unit vectors (CLIP embeddings of a library cluster by scene and subject; uniform ones do not)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((4096, d)).astype(np.float32)
+    out = np.empty((n, d), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        x = centres[rng.integers(0, len(centres), m)] + 0.6 * rng.standard_normal((m, d)).astype(np.float32)
+        out[start:start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def fill_catalog(root: Path, model: str, n: int) -> None:
+    """A real index folder with n synthetic frames (1000 per source), written straight into the catalog."""
+    import shutil
+
+    from vidsearch.store import Store
+
+    shutil.rmtree(root, ignore_errors=True)
+    store = Store.create(root, model=model, pretrained="", dim=512, interval=1.0)
+    db = store._db
+    vecs = synthetic(n)
+    db.execute("BEGIN")
+    for s in range(n // 1000):
+        db.execute("INSERT INTO sources (id, path, kind, size, mtime, duration, fps, width, height, frames, indexed_at)"
+                   " VALUES (?, ?, 'video', 0, 0, 1000, 30, 1280, 720, 1000, 0)", (s + 1, f"/library/v{s:06d}.mp4"))
+        db.executemany("INSERT INTO frames (source_id, t, vector) VALUES (?, ?, ?)",
+                       [(s + 1, float(i), vecs[s * 1000 + i].tobytes()) for i in range(1000)])
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'generation'")
+    db.execute("COMMIT")
+    store.save_vectors()  # builds the kind of index this size calls for
+    store.close()
+
+
+def m_search(root: str, queries: int) -> dict:
+    """Latency of Index.search (text encode + FAISS + catalog lookup), exact and approximate, and IVF recall@10."""
+    from vidsearch import Index
+    from vidsearch.vectors import Vectors
+
+    idx = Index(root)
+    idx.embedder
+    store = idx.store
+    store.search(np.zeros((1, 512), np.float32), 1)  # load and sync outside the timing
+    texts = [f"a photo of thing number {i}" for i in range(queries)]
+    out = {"n": store.counts()["frames"]}
+    kinds = {}
+    current = store._synced_vectors()
+    exact = current if not current.approximate else current._rebuild_flat()
+    kinds["exact"] = exact
+    kinds["approximate"] = current if current.approximate else current._rebuild_ivf()
+    for name, vectors in kinds.items():
+        store._vectors = vectors
+        lat = []
+        for text in texts:
+            t = time.perf_counter()
+            idx.search(text, k=10)
+            lat.append(time.perf_counter() - t)
+        out[name] = {"p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95))}
+    held_out = synthetic(200, seed=1)
+    _, want = kinds["exact"].search(held_out, 10)
+    _, got = kinds["approximate"].search(held_out, 10)
+    out["recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got)]))
+    out["default"] = "approximate" if current.approximate else "exact"
+    return out
+
+
+def part_search(work: Path, model: str, sizes: list[int]) -> None:
+    rows = []
+    for n in sizes:
+        root = work / f"search_{n}"
+        t = time.perf_counter()
+        fill_catalog(root, model, n)
+        build = time.perf_counter() - t
+        r = child("search", str(root), 100)
+        rows.append([f"{n:,}", r["default"], f"{r['exact']['p50_ms']:.1f}", f"{r['exact']['p95_ms']:.1f}",
+                     f"{r['approximate']['p50_ms']:.1f}", f"{r['approximate']['p95_ms']:.1f}",
+                     f"{r['recall_at_10']:.3f}", f"{build:.0f}", f"{r['peak_rss_mb']:.0f}"])
+    table("Text search latency (encode + search + catalog lookup), 100 queries, k=10, ViT-B-32 text tower",
+          ["frames", "default", "exact p50 ms", "exact p95 ms", "IVF p50 ms", "IVF p95 ms", "IVF recall@10",
+           "build s", "peak RSS MB"], rows)
+
+
 MEASURES = {"pipeline": m_pipeline, "decode": m_decode, "embed": m_embed, "naive_video": m_naive_video,
-            "naive_images": m_naive_images}
+            "naive_images": m_naive_images, "search": m_search}
 
 
 def main() -> None:
@@ -213,6 +295,8 @@ def main() -> None:
     ap.add_argument("parts", nargs="*", default=["index", "images", "search"], choices=["index", "images", "search"])
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the generated video")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[10_000, 100_000, 1_000_000],
+                    help="index sizes for the search part, comma-separated")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-bench",
                     help="where generated media and indexes go (reused between runs)")
     args = ap.parse_args()
@@ -224,9 +308,7 @@ def main() -> None:
     if "images" in args.parts:
         part_images(args.work, model, args.batch_size)
     if "search" in args.parts:
-        from search_bench import part_search
-
-        part_search(args.work, model)
+        part_search(args.work, model, args.sizes)
 
 
 def platform_line() -> str:
