@@ -8,6 +8,7 @@ makes that difference exact.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -225,61 +226,64 @@ class Store:
 
     # -- writing (one writer at a time: see ingest.WriterLock) ------------------------------------------------
 
-    def _bump(self) -> int:
-        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
-        return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+    @contextlib.contextmanager
+    def _write(self):
+        """One write transaction that bumps the generation; yields a dict in which the body records the frame ids
+        it removed ("removed") and the (ids, vectors) it added ("added"), applied to FAISS after the commit."""
+        with self._lock:
+            self._synced_vectors()
+            change: dict = {"removed": [], "added": ([], [])}
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield change
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                gen = int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._vectors.remove(change["removed"])
+            for fid in change["removed"]:
+                thumb_path(self.root, fid).unlink(missing_ok=True)
+            ids, vecs = change["added"]
+            if ids:
+                self._vectors.add(ids, np.stack(vecs))
+            # Only this process writes (writer lock), so the generation after our commit is ours alone.
+            self._generation = gen
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, bytes]]) -> list[int]:
         """Replace whatever the catalog holds for `path` with these frames (t, vector, thumbnail JPEG), atomically."""
-        with self._lock:
-            self._synced_vectors()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                _, old = self._drop(path)
-                cur = self._db.execute(
-                    "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (path, kind, size, mtime, duration, fps, width, height, len(frames), time.time()))
-                source_id = cur.lastrowid
-                ids = []
-                for t, vec, jpeg in frames:
-                    fid = self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
-                                           (source_id, t, vec.astype(np.float32).tobytes())).lastrowid
-                    ids.append(fid)
-                    # Written before the commit: a crash leaves at worst an unreferenced file, overwritten when
-                    # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
-                    tp = thumb_path(self.root, fid)
-                    tp.parent.mkdir(parents=True, exist_ok=True)
-                    tp.write_bytes(jpeg)
-                self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
-                gen = self._bump()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._after_write(gen, removed=old, added=(ids, [f[1] for f in frames]))
-            return ids
+        with self._write() as change:
+            _, change["removed"] = self._drop(path)
+            cur = self._db.execute(
+                "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (path, kind, size, mtime, duration, fps, width, height, len(frames), time.time()))
+            ids = []
+            for t, vec, jpeg in frames:
+                fid = self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
+                                       (cur.lastrowid, t, vec.astype(np.float32).tobytes())).lastrowid
+                ids.append(fid)
+                # Written before the commit: a crash leaves at worst an unreferenced file, overwritten when
+                # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
+                tp = thumb_path(self.root, fid)
+                tp.parent.mkdir(parents=True, exist_ok=True)
+                tp.write_bytes(jpeg)
+            self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
+            change["added"] = (ids, [f[1] for f in frames])
+        return ids
 
     def remove_source(self, path: str, skipped_reason: str | None = None, size: int = 0, mtime: float = 0) -> bool:
         """Drop a source (and, with a reason, remember the file as unreadable). True if it was indexed."""
-        with self._lock:
-            self._synced_vectors()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                existed, old = self._drop(path)
-                if skipped_reason is not None:
-                    self._db.execute("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?,?)",
-                                     (path, skipped_reason, size, mtime, time.time()))
-                else:
-                    self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
-                gen = self._bump()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._after_write(gen, removed=old, added=([], []))
-            return existed
+        with self._write() as change:
+            existed, change["removed"] = self._drop(path)
+            if skipped_reason is not None:
+                self._db.execute("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?,?)",
+                                 (path, skipped_reason, size, mtime, time.time()))
+            else:
+                self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
+        return existed
 
     def _drop(self, path: str) -> tuple[bool, list[int]]:
         row = self._db.execute("SELECT id FROM sources WHERE path=?", (path,)).fetchone()
@@ -288,15 +292,6 @@ class Store:
         old = [r[0] for r in self._db.execute("SELECT id FROM frames WHERE source_id=?", (row[0],))]
         self._db.execute("DELETE FROM sources WHERE id=?", (row[0],))
         return True, old
-
-    def _after_write(self, gen: int, removed: list[int], added: tuple[list[int], list[np.ndarray]]) -> None:
-        self._vectors.remove(removed)
-        for fid in removed:
-            thumb_path(self.root, fid).unlink(missing_ok=True)
-        if added[0]:
-            self._vectors.add(added[0], np.stack(added[1]))
-        # Only this process writes (writer lock), so the generation after our commit is ours alone.
-        self._generation = gen
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:
