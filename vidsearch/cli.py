@@ -8,27 +8,13 @@ import time
 import click
 
 from .embed import ModelLoadError
+from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
 from .search import QueryError
 from .store import StoreError
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
                             help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")
-
-
-def fmt_time(t: float) -> str:
-    """m:ss, or h:mm:ss from an hour on."""
-    s = int(t)
-    h, m = divmod(s // 60, 60)
-    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
-
-
-def fmt_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
-from ..cli import fmt_bytes
+from ..format import fmt_bytes
 from ..index import Index
 from ..search import QueryError
 from . import api, media, pages

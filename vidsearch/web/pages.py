@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from ..cli import fmt_time
+from ..format import fmt_time
 from .present import hits_json, preview_data_url, seconds
 from .queries import read_query, run
 from .state import source_or_404, state

@@ -10,7 +10,7 @@ import numpy as np
 from flask import url_for
 from PIL import Image
 
-from ..cli import fmt_time
+from ..format import fmt_time
 from ..search import Hit
 
 

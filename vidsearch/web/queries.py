@@ -10,7 +10,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from ..cli import fmt_bytes
+from ..format import fmt_bytes
 from ..search import Hit, image_rgb
 from .state import state
 
