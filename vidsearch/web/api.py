@@ -1,4 +1,4 @@
-"""The JSON API (documented in API.md). Errors are {"error": "..."} with a 4xx status (see app.py)."""
+"""The JSON API (documented in the README). Errors are {"error": "..."} with a 4xx status (see app.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, url_for
