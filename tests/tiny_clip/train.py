@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -25,7 +26,8 @@ STD = (0.26862954, 0.26130258, 0.27577711)
 
 MODEL_CFG = {
     "embed_dim": 64,
-    # A tiny ViT at this resolution learned colour but hardly shape; convolutions get shape cheaply.
+    # ModifiedResNet over a ViT: in the same 2500 steps a ViT (patch 8, width 64, 4 layers) reached 94.5 % held-out
+    # shape accuracy, this one 99.4 %, and its steps were no cheaper.
     "vision_cfg": {"image_size": SIZE, "layers": [1, 1, 1, 1], "width": 8, "head_width": 16},
     # vocab_size is the default BPE tokenizer's; a narrow width keeps its embedding table (most of the file) small.
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
@@ -34,18 +36,20 @@ PREPROCESS_CFG = {"size": SIZE, "mean": list(MEAN), "std": list(STD),
                   "interpolation": "bicubic", "resize_mode": "longest"}
 
 # Several anchors per colour, because callers draw "red" as (255,0,0) or (200,30,30), "green" as (0,255,0) or (0,128,0).
+# Orange and yellow anchors are kept well apart in green: gold-like yellows made the two names overlap.
 COLOURS = {
     "red": [(255, 0, 0), (220, 20, 20), (200, 30, 40), (180, 0, 0)],
     "green": [(0, 255, 0), (0, 128, 0), (40, 180, 60), (34, 139, 34)],
     "blue": [(0, 0, 255), (30, 60, 200), (0, 90, 230), (0, 0, 150)],
-    "yellow": [(255, 255, 0), (240, 220, 30), (255, 215, 0)],
-    "orange": [(255, 165, 0), (255, 128, 0), (240, 120, 30)],
+    "yellow": [(255, 255, 0), (240, 230, 40), (250, 235, 20)],
+    "orange": [(255, 165, 0), (255, 140, 0), (240, 120, 30)],
     "purple": [(128, 0, 128), (140, 60, 190), (110, 30, 150), (160, 32, 240)],
     "white": [(255, 255, 255), (240, 240, 240)],
     "black": [(0, 0, 0), (25, 25, 25)],
 }
 COLOUR_NAMES = list(COLOURS)
 SHAPES = ["circle", "square", "triangle"]
+BG_NAMES = ["white", "black", "grey"]  # the backgrounds captions may mention
 FULL_TEMPLATES = ["a {c} {s}", "a photo of a {c} {s}", "{c} {s}", "a picture of a {c} {s}", "a drawing of a {c} {s}"]
 BG_TEMPLATES = ["a {c} {s} on a {b} background", "a photo of a {c} {s} on a {b} background"]
 COLOUR_TEMPLATES = ["a {c} shape", "something {c}", "a {c} object"]
@@ -76,16 +80,15 @@ def pick_background(rng, colour, rgb):
         return bg, name
 
 
-def draw_shape(img, shape, cx, cy, r, angle, rgb):
+def draw_shape(img, shape, cx, cy, r, rgb, angle=0.0, stretch=1.0):
+    """A filled shape whose bounding box is about 2r wide; `stretch` varies squares' and triangles' proportions."""
     if shape == "circle":
         cv2.circle(img, (cx, cy), r, rgb, -1, cv2.LINE_AA)
         return
     if shape == "square":
-        corners = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
-        pts = np.array(corners, float) * r * 0.85  # a square of equal area-ish to the circle, not a bigger blob
-    else:
-        pts = np.array([(0, -1), (0.866, 0.5), (-0.866, 0.5)]) * r * 1.15
-        pts[:, 1] += r * 0.2  # centre the triangle's bounding box rather than its centroid
+        pts = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], float) * r * min(stretch, 1.0)
+    else:  # apex up; stretch 1 is base = height (what tests draw), 0.87 near equilateral
+        pts = np.array([(0, -1), (stretch, 1), (-stretch, 1)], float) * r
     c, s = np.cos(angle), np.sin(angle)
     pts = pts @ np.array([[c, s], [-s, c]]) + (cx, cy)
     cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], rgb, cv2.LINE_AA, shift=4)
@@ -95,23 +98,24 @@ def random_picture(rng):
     """One filled shape on a plain background, at a random size, place, aspect ratio and resolution, lightly degraded."""
     ci, si = int(rng.integers(len(COLOURS))), int(rng.integers(len(SHAPES)))
     colour = COLOUR_NAMES[ci]
-    rgb = jitter(rng, COLOURS[colour][rng.integers(len(COLOURS[colour]))], 15)
+    rgb = jitter(rng, COLOURS[colour][rng.integers(len(COLOURS[colour]))], 12)
     bg, bg_name = pick_background(rng, colour, rgb)
     aspect = ASPECTS[rng.integers(len(ASPECTS))] * rng.uniform(0.95, 1.05)
     long_side = int(rng.integers(96, 641))
     w, h = (long_side, round(long_side / aspect)) if aspect >= 1 else (round(long_side * aspect), long_side)
     img = np.full((h, w, 3), bg, np.uint8)
     short = min(h, w)
-    r = int(short * rng.uniform(0.25, 0.6) / 2)
+    # Up to 80 %: the tests draw 70 %, and big dark shapes not seen in training read as the background.
+    r = int(short * rng.uniform(0.2, 0.8) / 2)
     cx, cy = int(rng.integers(r, w - r + 1)), int(rng.integers(r, h - r + 1))
-    draw_shape(img, SHAPES[si], cx, cy, r, np.deg2rad(rng.uniform(-15, 15)), rgb)
+    draw_shape(img, SHAPES[si], cx, cy, r, rgb, np.deg2rad(rng.uniform(-15, 15)), rng.uniform(0.8, 1.1))
     return degrade(rng, img), ci, si, bg_name
 
 
 def degrade(rng, img):
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (3, 3), rng.uniform(0.3, 1.2))
-    if rng.random() < 0.4:
+    if rng.random() < 0.5:  # also stands in for video: OpenCV's JPEG subsamples chroma as yuv420p H.264 does
         img = jpeg(img, int(rng.integers(30, 90)))
     return img
 
@@ -125,22 +129,28 @@ def add_noise(rng, square):
 
 
 def jpeg(rgb, quality):
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def make_set(n, seed):
-    rng = np.random.default_rng(seed)
-    squares, labels = np.empty((n, SIZE, SIZE, 3), np.uint8), np.empty((n, 3), np.int64)
-    bg_index = {None: -1, "white": 0, "black": 1, "grey": 2}
-    for i in range(n):
+CHUNK = 500  # pictures per worker task; fixed so the data set does not depend on the worker count
+
+
+def make_chunk(seed_and_index):
+    rng = np.random.default_rng(seed_and_index)
+    squares, labels = np.empty((CHUNK, SIZE, SIZE, 3), np.uint8), np.empty((CHUNK, 3), np.int64)
+    for i in range(CHUNK):
         img, ci, si, bg = random_picture(rng)
         squares[i] = add_noise(rng, fit_square(img, SIZE, MEAN))
-        labels[i] = ci, si, bg_index[bg]
+        labels[i] = ci, si, BG_NAMES.index(bg) if bg else -1
     return squares, labels
 
 
-BG_NAMES = ["white", "black", "grey"]
+def make_set(n, seed):
+    """n fitted squares and their (colour, shape, background) labels; the same for any number of workers."""
+    with multiprocessing.Pool(2) as pool:
+        chunks = pool.map(make_chunk, [(seed, i) for i in range(-(-n // CHUNK))])
+    return np.concatenate([c[0] for c in chunks])[:n], np.concatenate([c[1] for c in chunks])[:n]
 
 
 def random_caption(rng, ci, si, bi):
@@ -192,28 +202,31 @@ def zero_shot(model, tok, squares, labels):
 
 
 def test_like_set():
-    """What the tests draw: a centred shape in a 320x180 frame on white or black, and square images."""
+    """Pictures drawn as tests/media.py draws them (its colours, a shape 70 % of the height in the middle of a
+    320x180 frame or a square image), on white, black and grey, JPEG-compressed like a decoded video frame."""
+    colours = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220), "yellow": (240, 220, 30),
+               "orange": (245, 140, 20), "purple": (140, 40, 180), "white": (255, 255, 255), "black": (0, 0, 0)}
+    backgrounds = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
     squares, labels = [], []
     for ci, colour in enumerate(COLOUR_NAMES):
         for si, shape in enumerate(SHAPES):
-            for bg in ((255, 255, 255), (0, 0, 0)):
-                if (colour, bg) in (("white", (255, 255, 255)), ("black", (0, 0, 0))):
+            for bi, bg in enumerate(BG_NAMES):
+                if colour == bg:
                     continue
                 for w, h in ((320, 180), (224, 224)):
-                    img = np.empty((h, w, 3), np.uint8)
-                    img[:] = bg
-                    draw_shape(img, shape, w // 2, h // 2, int(h * 0.2), 0.0, COLOURS[colour][0])
-                    squares.append(fit_square(img, SIZE, MEAN))
-                    labels.append((ci, si, -1))
+                    img = np.full((h, w, 3), backgrounds[bg], np.uint8)
+                    draw_shape(img, shape, w // 2, h // 2, int(h * 0.35), colours[colour])
+                    squares.append(fit_square(jpeg(img, 75), SIZE, MEAN))
+                    labels.append((ci, si, bi))
     return np.stack(squares), np.array(labels)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="tests/tiny_clip/model")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--train-images", type=int, default=30000)
+    ap.add_argument("--train-images", type=int, default=20000)
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -224,7 +237,7 @@ def main():
     test_x, test_y = make_set(2000, seed=1)
     print(f"generated data in {time.time() - start:.0f}s", flush=True)
 
-    model = open_clip.CLIP(**MODEL_CFG)
+    model = open_clip.CLIP(**MODEL_CFG).to(memory_format=torch.channels_last)  # ~25% faster convolutions on CPU
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=MODEL_CFG["text_cfg"]["context_length"])
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=args.steps, pct_start=0.05)
@@ -235,7 +248,8 @@ def main():
         labels = torch.from_numpy(train_y[idx])
         caps = [random_caption(rng, *train_y[i]) for i in idx]
         attrs = torch.tensor([a for _, a in caps])
-        img_f = model.encode_image(to_tensor_batch(list(train_x[idx]), MEAN, STD), normalize=True)
+        images = to_tensor_batch(list(train_x[idx]), MEAN, STD).contiguous(memory_format=torch.channels_last)
+        img_f = model.encode_image(images, normalize=True)
         txt_f = model.encode_text(tok([t for t, _ in caps]), normalize=True)
         loss = contrastive_loss(img_f, txt_f, model.logit_scale.exp().clamp(max=100), labels, attrs)
         opt.zero_grad(set_to_none=True)
