@@ -38,14 +38,22 @@ def test_index_search_info(run, tmp_path, tiny_model, shapes_video):
 
     res = run("search", "a blue square", "--json", "-k", "3")
     hits = json.loads(res.output)
-    assert len(hits) == 3 and hits[0]["source"] == str(path) and hits[0]["kind"] == "video"
-    assert 3 <= hits[0]["t"] < 6 and hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
-    assert run("search", "a blue square", "--json", "--min-score", "2").output.strip() == "[]"
+    assert len(hits) == 1 and hits[0]["source"] == str(path) and hits[0]["kind"] == "video"
+    assert 3 <= hits[0]["t"] < 6 and (hits[0]["start"], hits[0]["end"]) == (3, 6) and not hits[0]["weak"]
+    everything = json.loads(run("search", "a blue square", "--json", "--min-score", "-1", "--per-video", "0").output)
+    assert everything[0] == hits[0] and sorted((h["start"], h["end"]) for h in everything)[-1][1] == 12
+    weak = json.loads(run("search", "a blue square", "--json", "--min-score", "0.99").output)
+    assert len(weak) == 2 and all(h["weak"] for h in weak)
     text = run("search", "a blue square", "-k", "1").output
-    assert "0:0" in text and str(path) in text
+    assert "0:03–0:06" in text and str(path) in text
+    assert "No good match" in run("search", "a purple triangle").output
+    like = json.loads(run("search", "--like", hits[0]["frame_id"], "--json").output)
+    assert like[0]["frame_id"] == hits[0]["frame_id"]
 
     info = json.loads(run("info", "--json").output)
     assert info["model"] == tiny_model and info["pretrained"] == "" and info["interval"] == 1.0
+    config = json.loads(open(tiny_model[len("local-dir:"):] + "/open_clip_config.json").read())
+    assert info["min_score"] == config["vidsearch_min_score"]  # measured for the test model by its training script
     assert (info["sources"], info["frames"], info["skipped"]) == (1, 12, 1)
     assert info["skipped_files"][0]["path"].endswith("broken.mp4") and info["size_bytes"] > 0
     assert "12 frames" in run("info").output

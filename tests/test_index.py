@@ -36,23 +36,25 @@ def test_each_text_query_finds_its_segment(shapes_index):
         assert start <= best.t < end, (colour, shape, best.t)
 
 
-def test_colour_queries_rank_their_segment_first(shapes_index):
-    # Colour alone is what the tiny model knows best: "something blue" must put the blue square first.
+def test_a_segment_is_one_moment(shapes_index):
     idx, path, spans = shapes_index
     hits = idx.search("something blue", k=3)
-    assert all(3 <= h.t < 6 for h in hits), [h.t for h in hits]
-    assert hits[0].score > idx.search("something blue", k=12)[-1].score
+    assert len(hits) == 1  # the blue square, once: not three near-identical frames
+    assert (hits[0].start, hits[0].end) == (3.0, 6.0) and 3 <= hits[0].t < 6
 
 
 def test_hits_carry_scores_thumbnails_and_min_score(shapes_index):
     idx, _, _ = shapes_index
-    hits = idx.search("a red circle", k=12)
-    assert len(hits) == 12 and hits == sorted(hits, key=lambda h: -h.score)
+    hits = idx.search("a red circle", k=10, min_score=-1)
+    spans = sorted((h.start, h.end) for h in hits)
+    assert spans[0][0] == 0 and spans[-1][1] == 12 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert hits == sorted(hits, key=lambda h: -h.score) and (hits[0].start, hits[0].end) == (0, 3)
+    assert hits[0].z > 1 > hits[-1].z  # the match stands out from this query's scores over the index
     assert all(os.path.getsize(h.thumbnail) > 0 for h in hits)
     with Image.open(hits[0].thumbnail) as thumb:
         assert max(thumb.size) <= 320
-    cut = hits[3].score
-    assert all(h.score >= cut for h in idx.search("a red circle", k=12, min_score=cut))
+    cut = hits[1].score
+    assert [h.start for h in idx.search("a red circle", k=10, min_score=cut)] == [hits[0].start, hits[1].start]
 
 
 def test_image_query_from_a_video_frame_finds_that_moment(tmp_path, tiny_model):
@@ -90,7 +92,7 @@ def test_images_of_every_kind_are_indexed(tmp_path, tiny_model):
     assert not report.skipped
     assert os.path.basename(idx.search("something red", k=1)[0].source) == "palette.png"
     assert os.path.basename(idx.search("something yellow", k=1)[0].source) == "png_named.jpg"
-    assert all(h.kind == "image" and h.t == 0 for h in idx.search("a square", k=5))
+    assert all(h.kind == "image" and h.t == h.start == h.end == 0 for h in idx.search("a square", k=5))
 
 
 def test_incremental_runs(tmp_path, tiny_model):
@@ -170,12 +172,12 @@ def test_two_readers_and_a_writer(tmp_path, tiny_model):
     writer = vidsearch.Index(tmp_path / "index", model=tiny_model)
     writer.add([tmp_path / "m"])
     reader = vidsearch.Index(tmp_path / "index")
-    assert len(reader.search("something red", k=10)) == 2
+    assert [(h.start, h.end) for h in reader.search("something red", k=10)] == [(0, 2)]
     segments_video(tmp_path / "m" / "b.mp4", [(3, "square", "blue")])
     writer.add([tmp_path / "m"])
     # The open reader sees the new source without reopening.
-    assert {h.source for h in reader.search("something blue", k=10)} == {
-        str(tmp_path / "m" / "a.mp4"), str(tmp_path / "m" / "b.mp4")}
+    assert [(h.source, h.start, h.end) for h in reader.search("something blue", k=10)] == [
+        (str(tmp_path / "m" / "b.mp4"), 0, 3)]
 
 
 def test_local_dir_without_weights_is_refused(tmp_path, tiny_model):

@@ -10,7 +10,7 @@ import click
 from .embed import ModelLoadError
 from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
-from .search import QueryError
+from .search import PER_VIDEO, QueryError
 from .store import StoreError
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
@@ -80,29 +80,43 @@ def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size)
 
 @main.command("search")
 @click.argument("text", required=False)
-@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Find frames that look like this image.")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Find moments that look like this image.")
+@click.option("--like", "frame_id", type=int, default=None, help="Find moments like this stored frame (a frame_id).")
+@click.option("--not", "negative", default=None, help="Push down and out what this text describes.")
+@click.option("--w-text", type=float, default=1.0, show_default=True, help="Weight of TEXT.")
+@click.option("--w-image", type=float, default=1.0, show_default=True, help="Weight of --image / --like.")
+@click.option("--w-not", "w_neg", type=float, default=1.0, show_default=True, help="Weight of --not.")
 @index_option
-@click.option("-k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of results.")
-@click.option("--min-score", type=float, default=None, help="Hide results under this cosine score.")
+@click.option("-k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of moments.")
+@click.option("--min-score", type=float, default=None,
+              help="Cosine score a match must reach (default: the index's, see `info`; -1 shows everything).")
+@click.option("--per-video", type=click.IntRange(0), default=PER_VIDEO, show_default=True,
+              help="At most this many moments from one video (0: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, best first.")
-def search_cmd(text, image, index_dir, k, min_score, as_json) -> None:
-    """Search the index by TEXT, by --image, or both."""
-    if not (text and text.strip()) and not image:
-        fail("give a TEXT to search for, or --image FILE.")
+def search_cmd(text, image, frame_id, negative, w_text, w_image, w_neg, index_dir, k, min_score, per_video,
+               as_json) -> None:
+    """Search the index by TEXT, --image, --like or a mix, best moments first."""
+    if not (text and text.strip()) and not image and frame_id is None:
+        fail("give a TEXT to search for, --image FILE or --like FRAME_ID.")
     idx = open_index(index_dir)
     try:
-        hits = idx.search(text, image=image, k=k, min_score=min_score)
+        hits = idx.search(text, image=image, frame_id=frame_id, negative=negative, w_text=w_text, w_image=w_image,
+                          w_neg=w_neg, k=k, min_score=min_score, per_video=per_video)
     except (ModelLoadError, QueryError, StoreError) as e:
         fail(str(e))
     if as_json:
-        click.echo(json.dumps([{"source": h.source, "kind": h.kind, "t": h.t, "score": round(h.score, 4),
+        click.echo(json.dumps([{"source": h.source, "kind": h.kind, "t": h.t, "start": h.start, "end": h.end,
+                                "score": round(h.score, 4), "z": round(h.z, 2), "weak": h.weak,
                                 "frame_id": h.frame_id, "thumbnail": h.thumbnail} for h in hits], indent=2))
         return
     if not hits:
         click.echo("No results.")
+    elif hits[0].weak:
+        click.echo(f"No good match (nothing scores {idx.min_score if min_score is None else min_score:g} or more); "
+                   "the nearest:")
     for h in hits:
-        where = fmt_time(h.t) if h.kind == "video" else "image"
-        click.echo(f"{h.score:.3f}  {where:>8}  {h.source}")
+        where = f"{fmt_time(h.start)}–{fmt_time(h.end)}" if h.kind == "video" else "image"
+        click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id})")
 
 
 @main.command("info")
@@ -123,7 +137,7 @@ def info_cmd(index_dir, as_json) -> None:
     last = st.last_run
     click.echo(f"index:    {st.path}")
     click.echo(f"model:    {st.model}" + (f" ({st.pretrained})" if st.pretrained else "") + f", {st.dim}-d")
-    click.echo(f"interval: {st.interval:g} s")
+    click.echo(f"interval: {st.interval:g} s, minimum score {idx.min_score:g}")
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames")
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s['path']}: {s['reason']}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")

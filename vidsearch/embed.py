@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -15,6 +16,10 @@ from .preprocess import fit_square, to_tensor_batch
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 LOCAL_DIR = "local-dir:"
+# Below this cosine a frame is not shown as a match. CLIP-style models score a matching caption against an image at
+# roughly 0.25-0.35 and unrelated text at 0.1-0.2; a local model folder may carry its own measured value under
+# "vidsearch_min_score" in open_clip_config.json (the test model does).
+DEFAULT_MIN_SCORE = 0.2
 
 
 class ModelLoadError(Exception):
@@ -127,6 +132,10 @@ class Embedder:
                 raise ModelLoadError(f"Could not load the model in {name[len(LOCAL_DIR):]}: {e}") from None
             raise ModelLoadError(_how_to_fix(name, self.pretrained)) from None
         self.model = model_obj.eval()  # open_clip returns it in training mode
+        self.default_min_score = DEFAULT_MIN_SCORE
+        if name.startswith(LOCAL_DIR):
+            config = json.loads((Path(name[len(LOCAL_DIR):]) / "open_clip_config.json").read_text())
+            self.default_min_score = float(config.get("vidsearch_min_score", DEFAULT_MIN_SCORE))
         cfg = open_clip.get_model_preprocess_cfg(self.model)
         size = cfg["size"]
         self.size = size if isinstance(size, int) else size[0]

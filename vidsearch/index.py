@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import ingest
-from .embed import Embedder, resolve_model
+from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .ingest import Progress, Report
-from .search import Hit, ImageQuery, query_vector, search
+from .search import PER_VIDEO, Hit, ImageQuery, Query, Scorer, search, video_scores
 from .store import Store, StoreError
 
 DEFAULT_INTERVAL = 1.0
@@ -31,6 +31,7 @@ class Stats:
     pretrained: str
     dim: int
     interval: float
+    min_score: float
     sources: int
     videos: int
     images: int
@@ -112,6 +113,7 @@ class Index:
                 embedder = self.embedder
                 self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
                                            dim=embedder.dim, interval=self.interval)
+                self._store.set_meta("min_score", embedder.default_min_score)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress)
         finally:
@@ -130,13 +132,35 @@ class Index:
         finally:
             lock.release()
 
+    @property
+    def min_score(self) -> float:
+        """The cosine score under which nothing is shown as a match (the model's default, see README)."""
+        return float(self.store.meta.get("min_score", DEFAULT_MIN_SCORE))
+
+    def _scorer(self, q: Query) -> Scorer:
+        return Scorer.for_query(self.store, self.embedder if q.needs_model else None, q)
+
     def search(self, text: str | None = None, *, image: ImageQuery | None = None, frame_id: int | None = None,
-               k: int = 10, min_score: float | None = None) -> list[Hit]:
-        """The k best matches, best first. Text and image queries cost one model pass (plus a model load the first
-        time); `frame_id` reuses a stored vector and needs no model. Given together, the query is their mean."""
-        needs_model = bool(text and text.strip()) or image is not None
-        q = query_vector(self.store, self.embedder if needs_model else None, text, image, frame_id)
-        return search(self.store, q, k, min_score)
+               negative: str | None = None, w_text: float = 1.0, w_image: float = 1.0, w_neg: float = 1.0,
+               k: int = 10, min_score: float | None = None, per_video: int = PER_VIDEO) -> list[Hit]:
+        """The k best moments, best first, at most `per_video` per video (0: no cap).
+
+        The query is text, an image (path, PIL image or RGB array), a stored frame ("more like this") or a weighted
+        mix, minus an optional `negative` text. `min_score` defaults to the index's (`Index.min_score`; -1 shows
+        everything); when no moment reaches it, the two nearest come back with `weak=True`.
+        Cost: one model pass per text or image part (plus a model load the first time); a frame needs no model.
+        """
+        q = Query(text, image, frame_id, negative, w_text, w_image, w_neg)
+        return search(self.store, self._scorer(q), interval=self.interval, k=k,
+                      min_score=self.min_score if min_score is None else min_score, per_video=per_video)
+
+    def video(self, source_id: int, text: str | None = None, *, image: ImageQuery | None = None,
+              frame_id: int | None = None, negative: str | None = None, w_text: float = 1.0, w_image: float = 1.0,
+              w_neg: float = 1.0, min_score: float | None = None) -> tuple[list[tuple[float, float]], list[Hit]]:
+        """For one video: the query's score at every sample [(t, score)], and all its moments, best first."""
+        q = Query(text, image, frame_id, negative, w_text, w_image, w_neg)
+        return video_scores(self.store, self._scorer(q), source_id, interval=self.interval,
+                            min_score=self.min_score if min_score is None else min_score)
 
     def sources(self) -> list[dict]:
         """Every indexed source as a dict (id, path, kind, size, mtime, duration, fps, width, height, frames)."""
@@ -146,8 +170,9 @@ class Index:
         """Counts and settings; reads the catalog only."""
         s = self.store
         c = s.counts()
-        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, c["sources"], c["videos"],
-                     c["images"], c["frames"], c["skipped"], s.size_on_disk(), s.meta.get("last_run"))
+        last_run = s.read_meta().get("last_run")  # another process may have indexed since this one opened
+        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, self.min_score,
+                     c["sources"], c["videos"], c["images"], c["frames"], c["skipped"], s.size_on_disk(), last_run)
 
     def close(self) -> None:
         if self._store is not None:

@@ -1,4 +1,11 @@
-"""Queries (text, image, stored frame) → vectors → ranked hits from the store."""
+"""Queries → vectors → moments: ranked, merged, spread over sources, with scores a user can judge.
+
+A query is text, an image, a stored frame or a mix of them (each with a weight), plus an optional negative text.
+Its `score` against a frame is the cosine between the frame and the weighted positive query; frames are ranked by
+score − w_neg × (cosine with the negative), and a match must reach the minimum score both before and after that
+subtraction, so what the negative names drops out.
+Consecutive samples of a video that score close to their stretch's best merge into one moment.
+"""
 from __future__ import annotations
 
 import os
@@ -16,25 +23,58 @@ from .store import Store, thumb_path
 
 ImageQuery = Union[str, os.PathLike, Image.Image, np.ndarray]
 
+PER_VIDEO = 3  # moments per video on a first page of results: the rest are one click away on the video's page
+WEAK_SHOWN = 2  # when nothing passes the minimum score, show this many nearest results, marked weak
+JOIN_SIGMAS = 0.5  # a neighbouring sample joins a moment if it scores within this many σ of the moment's best
+# σ of a query's scores is never taken below this: a small or uniform index would otherwise split a static shot on
+# decoder noise and show huge relative scores. CLIP cosines over a real library spread by 0.03-0.1.
+STD_FLOOR = 0.01
+MAX_CANDIDATES = 20000
+
 
 class QueryError(ValueError):
     """A query that cannot be run; str() says why."""
 
 
 @dataclass
+class Query:
+    """What to search for. Weights scale each part; the negative text pushes matching frames down and out."""
+
+    text: str | None = None
+    image: ImageQuery | None = None
+    frame_id: int | None = None  # "more like this": a stored frame, no model needed
+    negative: str | None = None
+    w_text: float = 1.0
+    w_image: float = 1.0  # also the weight of frame_id
+    w_neg: float = 1.0
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(_clean(self.text) or _clean(self.negative)) or self.image is not None
+
+
+@dataclass
 class Hit:
-    """One search result: a frame of a source, with its cosine score against the query."""
+    """One result: a moment of a video (start–end, shown by its best frame at t) or an image."""
 
     frame_id: int
     source_id: int
     source: str  # absolute path of the video or image
     kind: str  # "video" or "image"
-    t: float  # seconds into the video; 0 for images
-    score: float
-    thumbnail: str  # path of the frame's JPEG thumbnail
+    t: float  # seconds into the video of the best frame; 0 for images
+    score: float  # cosine between that frame and the query
+    thumbnail: str  # path of that frame's JPEG thumbnail
+    start: float = 0.0
+    end: float = 0.0
+    z: float = 0.0  # score in standard deviations above this query's mean score over the whole index
+    weak: bool = False  # under the minimum score: shown only because nothing passed it
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _clean(text: str | None) -> str | None:
+    return text.strip() if text and text.strip() else None
 
 
 def image_rgb(image: ImageQuery) -> np.ndarray:
@@ -64,36 +104,169 @@ def image_rgb(image: ImageQuery) -> np.ndarray:
     return shrink(np.ascontiguousarray(a[:, :, :3], dtype=np.uint8))
 
 
-def query_vector(store: Store, embedder: Embedder | None, text: str | None = None, image: ImageQuery | None = None,
-                 frame_id: int | None = None) -> np.ndarray:
-    """The normalised query vector: the mean of whichever of text, image and stored frame are given."""
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def query_vectors(store: Store, embedder: Embedder | None, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
+    """(positive, negative) unit vectors. The positive one is the weighted mean of text, image and stored frame."""
     parts = []
-    if text is not None and text.strip():
-        parts.append(embedder.encode_text([text.strip()])[0])
-    if image is not None:
-        parts.append(embedder.encode_images([image_rgb(image)])[0])
-    if frame_id is not None:
-        v = store.frame_vector(int(frame_id))
+    if _clean(q.text):
+        parts.append(q.w_text * embedder.encode_text([_clean(q.text)])[0])
+    if q.image is not None:
+        parts.append(q.w_image * embedder.encode_images([image_rgb(q.image)])[0])
+    if q.frame_id is not None:
+        v = store.frame_vectors([int(q.frame_id)]).get(int(q.frame_id))
         if v is None:
-            raise QueryError(f"No frame {frame_id} in the index.")
-        parts.append(v)
+            raise QueryError(f"No frame {q.frame_id} in the index.")
+        parts.append(q.w_image * v)
     if not parts:
-        raise QueryError("Give a text, an image or a frame id to search for.")
-    q = np.mean(parts, axis=0)
-    return (q / max(np.linalg.norm(q), 1e-12)).astype(np.float32)
+        raise QueryError("Give a text, an image or a frame to search for.")
+    pos = np.sum(parts, axis=0)
+    if not np.linalg.norm(pos) > 1e-6:
+        raise QueryError("The weights cancel out: give at least one part of the query a weight above 0.")
+    neg = embedder.encode_text([_clean(q.negative)])[0] if _clean(q.negative) else None
+    return _unit(pos), neg
 
 
-def search(store: Store, q: np.ndarray, k: int = 10, min_score: float | None = None) -> list[Hit]:
-    """The k best frames for query vector q, best first, dropping those under min_score."""
+@dataclass
+class Scorer:
+    """A query's vectors and what its scores look like over the whole index."""
+
+    pos: np.ndarray
+    neg: np.ndarray | None
+    w_neg: float
+    mean: float
+    std: float
+
+    @classmethod
+    def for_query(cls, store: Store, embedder: Embedder | None, q: Query) -> "Scorer":
+        pos, neg = query_vectors(store, embedder, q)
+        sample = store.sample_vectors() @ pos
+        std = float(sample.std()) if len(sample) > 1 else 0.0
+        return cls(pos, neg, q.w_neg, float(sample.mean()) if len(sample) else 0.0, max(std, STD_FLOOR))
+
+    @property
+    def search_vector(self) -> np.ndarray:
+        return self.pos if self.neg is None else self.pos - self.w_neg * self.neg
+
+    def score(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine with the query, ranking key: that cosine less w_neg × the cosine with the negative)."""
+        s = vecs @ self.pos
+        return s, (s if self.neg is None else s - self.w_neg * (vecs @ self.neg))
+
+
+@dataclass
+class _Moment:
+    best: int  # index into the frame arrays
+    lo: int
+    hi: int
+    key: float
+
+
+def split_moments(times: np.ndarray, keys: np.ndarray, interval: float, join: float) -> list[_Moment]:
+    """Greedy from the best sample: extend over consecutive samples (no gap over 1.5 intervals) whose key is within
+    `join` of the moment's best, and that no better moment has taken."""
+    order = np.argsort(-keys, kind="stable")
+    taken = np.zeros(len(keys), bool)
+    out = []
+    for i in order:
+        if taken[i]:
+            continue
+        floor = keys[i] - join
+        lo = hi = i
+        while lo > 0 and not taken[lo - 1] and keys[lo - 1] >= floor and times[lo] - times[lo - 1] <= 1.5 * interval:
+            lo -= 1
+        while (hi + 1 < len(keys) and not taken[hi + 1] and keys[hi + 1] >= floor
+               and times[hi + 1] - times[hi] <= 1.5 * interval):
+            hi += 1
+        taken[lo:hi + 1] = True
+        out.append(_Moment(int(i), int(lo), int(hi), float(keys[i])))
+    return out
+
+
+def search(store: Store, scorer: Scorer, *, interval: float, k: int = 10, min_score: float | None = None,
+           per_video: int = PER_VIDEO) -> list[Hit]:
+    """The k best moments, best first, at most `per_video` from one video (0: no cap). If none reaches min_score,
+    the WEAK_SHOWN nearest, marked weak."""
     if k < 1:
         raise QueryError("k must be at least 1.")
-    scores, ids = store.search(q[None, :], k)
-    rows = store.frames([int(i) for i in ids[0] if i >= 0])
+    want = max(200, 30 * k)
+    join = JOIN_SIGMAS * scorer.std
+    while True:
+        _, ids = store.search(scorer.search_vector[None, :], want)
+        ids = [int(i) for i in ids[0] if i >= 0]
+        rows, vecs = store.frames(ids), store.frame_vectors(ids)
+        ids = [i for i in ids if i in rows and i in vecs]
+        if not ids:
+            return []
+        scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
+        ranked = _moments(store, ids, rows, scores, keys, scorer, interval, join)
+        # A moment's edge may lie among frames not fetched; fetch more while that can be.
+        floor = float(keys.min())
+        exhausted = len(ids) < want or want >= MAX_CANDIDATES
+        if exhausted or all(key - join > floor for key, h in ranked[: k * PER_VIDEO] if h.kind == "video"):
+            break
+        want *= 4
+    good = [h for key, h in ranked if min_score is None or min(h.score, key) >= min_score]
+    if not good:
+        weak = [h for _, h in ranked[:WEAK_SHOWN]]
+        for h in weak:
+            h.weak = True
+        return weak
+    return _spread(good, k, per_video)
+
+
+def _moments(store: Store, ids, rows, scores, keys, scorer: Scorer, interval: float,
+             join: float) -> list[tuple[float, Hit]]:
+    """(ranking key, moment) for every moment among these frames, best first."""
+    by_source: dict[int, list[int]] = {}
+    for n, fid in enumerate(ids):
+        by_source.setdefault(rows[fid]["source_id"], []).append(n)
     hits = []
-    for score, fid in zip(scores[0], ids[0]):
-        row = rows.get(int(fid))
-        if row is None or (min_score is not None and score < min_score):
-            continue  # removed since the vectors were read, or too weak
-        hits.append(Hit(row["id"], row["source_id"], row["path"], row["kind"], round(float(row["t"]), 3),
-                        float(score), str(thumb_path(Path(store.root), row["id"]))))
+    for members in by_source.values():
+        members.sort(key=lambda n: rows[ids[n]]["t"])
+        times = np.array([rows[ids[n]]["t"] for n in members])
+        row0 = rows[ids[members[0]]]
+        if row0["kind"] == "image":
+            spans = [_Moment(0, 0, 0, float(keys[members[0]]))]
+        else:
+            spans = split_moments(times, keys[members], interval, join)
+        for m in spans:
+            n = members[m.best]
+            row = rows[ids[n]]
+            end = min(times[m.hi] + interval, row["duration"]) if row["kind"] == "video" else 0.0
+            hits.append((m.key, Hit(row["id"], row["source_id"], row["path"], row["kind"], round(float(row["t"]), 3),
+                            float(scores[n]), str(thumb_path(Path(store.root), row["id"])),
+                            start=round(float(times[m.lo]), 3), end=round(float(end), 3),
+                            z=(float(scores[n]) - scorer.mean) / scorer.std)))
+    hits.sort(key=lambda kh: -kh[0])
     return hits
+
+
+def _spread(hits: list[Hit], k: int, per_video: int) -> list[Hit]:
+    if not per_video:
+        return hits[:k]
+    count: dict[int, int] = {}
+    out = []
+    for h in hits:
+        if h.kind == "video" and count.get(h.source_id, 0) >= per_video:
+            continue
+        count[h.source_id] = count.get(h.source_id, 0) + 1
+        out.append(h)
+        if len(out) == k:
+            break
+    return out
+
+
+def video_scores(store: Store, scorer: Scorer, source_id: int, *, interval: float,
+                 min_score: float | None = None) -> tuple[list[tuple[float, float]], list[Hit]]:
+    """The query's score at every sample of one video, and all of that video's moments (best first)."""
+    ids, times, vecs = store.source_frames(source_id)
+    if not ids:
+        return [], []
+    scores, keys = scorer.score(vecs)
+    rows = store.frames(ids)
+    ranked = _moments(store, ids, rows, scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
+    good = [h for key, h in ranked if min_score is None or min(h.score, key) >= min_score]
+    return [(float(t), float(s)) for t, s in zip(times, scores)], good

@@ -83,7 +83,7 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self.meta = self._read_meta()
+        self.meta = self.read_meta()
         if int(self.meta.get("format_version", 0)) != FORMAT_VERSION:
             raise StoreError(f"The index at {self.root} has format {self.meta.get('format_version')}; "
                               f"this vidsearch reads format {FORMAT_VERSION}. Re-index into a new folder.")
@@ -91,6 +91,7 @@ class Store:
         self._vectors: Vectors | None = None
         self._vectors_file: tuple[int, int] | None = None  # (mtime_ns, size) of the FAISS file loaded
         self._generation = -1  # catalog generation that self._vectors reflects
+        self._sample, self._sample_gen = np.zeros((0, self.dim), np.float32), -1
 
     @classmethod
     def create(cls, root: str | os.PathLike, *, model: str, pretrained: str, dim: int, interval: float) -> "Store":
@@ -118,8 +119,9 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def _read_meta(self) -> dict:
-        return {r["key"]: json.loads(r["value"]) for r in self._db.execute("SELECT key, value FROM meta")}
+    def read_meta(self) -> dict:
+        with self._lock:
+            return {r["key"]: json.loads(r["value"]) for r in self._db.execute("SELECT key, value FROM meta")}
 
     def generation(self) -> int:
         with self._lock:
@@ -159,10 +161,35 @@ class Store:
                  "JOIN sources s ON s.id = f.source_id WHERE f.id IN (%s)" % ",".join("?" * len(ids)))
             return {r["id"]: r for r in self._db.execute(q, [int(i) for i in ids])}
 
-    def frame_vector(self, frame_id: int) -> np.ndarray | None:
+    def frame_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
         with self._lock:
-            row = self._db.execute("SELECT vector FROM frames WHERE id=?", (frame_id,)).fetchone()
-        return None if row is None else np.frombuffer(row[0], dtype=np.float32).copy()
+            rows = self._db.execute("SELECT id, vector FROM frames WHERE id IN (%s)" % ",".join("?" * len(ids)),
+                                    [int(i) for i in ids]).fetchall()
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def source_frames(self, source_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """(frame ids, times, vectors) of one source in time order."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, t, vector FROM frames WHERE source_id=? ORDER BY t",
+                                    (source_id,)).fetchall()
+        vecs = _unblob([r[2] for r in rows]) if rows else np.zeros((0, self.dim), np.float32)
+        return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64), vecs
+
+    def sample_vectors(self, n: int = 5000) -> np.ndarray:
+        """Up to n stored vectors picked at random (fixed seed), kept until the catalog changes: what a query's
+        scores over the whole index look like, for relative scores."""
+        with self._lock:
+            gen = self.generation()
+            if self._sample_gen != gen:
+                ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
+                if len(ids) > n:
+                    ids = np.random.default_rng(0).choice(ids, n, replace=False)
+                vecs = self.frame_vectors(ids.tolist())
+                self._sample = np.stack(list(vecs.values())) if vecs else np.zeros((0, self.dim), np.float32)
+                self._sample_gen = gen
+            return self._sample
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())

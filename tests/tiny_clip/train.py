@@ -275,6 +275,23 @@ def main():
         c, s, p = zero_shot(model, tok, x, y)
         print(f"{name} ({len(y)} images) zero-shot accuracy: colour {c:.1%}  shape {s:.1%}  colour+shape {p:.1%}")
 
+    # vidsearch's minimum score for this model: midway between the caption cosines of matching and of
+    # non-matching pictures, so that "no good match" means something with the test model too.
+    x, y = test_x, test_y
+    prompts = ([(f"a {c} {s}", ci, si) for ci, c in enumerate(COLOUR_NAMES) for si, s in enumerate(SHAPES)]
+               + [(f"a {c} shape", ci, -1) for ci, c in enumerate(COLOUR_NAMES)]
+               + [(f"a {s}", -1, si) for si, s in enumerate(SHAPES)])
+    with torch.inference_mode():
+        t = model.encode_text(tok([p for p, _, _ in prompts]), normalize=True)
+    cos = encode_images(model, x) @ t.T
+    fits = torch.tensor([[(pc in (-1, yc)) and (ps in (-1, ys)) for _, pc, ps in prompts] for yc, ys, *_ in y])
+    match, other = cos[fits], cos[~fits]
+    min_score = round(float(match.quantile(0.01) + other.quantile(0.99)) / 2, 2)
+    print(f"caption cosine: matching p1 {match.quantile(0.01):.3f}, non-matching p99 {other.quantile(0.99):.3f}"
+          f" -> vidsearch_min_score {min_score}")
+    (out / "open_clip_config.json").write_text(json.dumps(
+        {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG, "vidsearch_min_score": min_score}, indent=2) + "\n")
+
     rng = np.random.default_rng(3)
     originals = [random_picture(rng)[0] for _ in range(300)]
     a = encode_images(model, np.stack([fit_square(im, SIZE, MEAN) for im in originals]))

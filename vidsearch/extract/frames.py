@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+# OpenCV's own logger repeats, as warnings, failures that vidsearch reports itself with the path.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 # Open every frame at most this big: thumbnails (320 px) and the model input (224 px for ViT-B-32) need no
 # more, and small frames keep the decode→embed queue light.
 MAX_SIDE = 320
