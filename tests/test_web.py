@@ -87,69 +87,111 @@ def ids(index) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def frames(index, ids) -> dict[str, list[tuple[int, float]]]:
-    """(frame id, t) of every frame, by file name."""
-    store = index.store
-    hits = index.search("x", k=1000)
-    rows = store.frames([h.frame_id for h in hits])
-    names = {v: k for k, v in ids.items()}
-    out: dict[str, list[tuple[int, float]]] = {}
-    for r in sorted(rows.values(), key=lambda r: r["t"]):
-        out.setdefault(names[r["source_id"]], []).append((r["id"], r["t"]))
+    """(frame id, t) of every frame, by file name, in time order."""
+    out = {}
+    for name, sid in ids.items():
+        frame_ids, times, _ = index.store.source_frames(sid)
+        out[name] = list(zip(frame_ids, times.tolist()))
     return out
 
 
 def cards(html: str) -> list[dict]:
-    return [{"kind": m[0], "t": float(m[1]), "href": m[2].replace("&amp;", "&"), "thumb": m[3]}
-            for m in re.findall(r'<li class="card" data-kind="(\w+)" data-t="([\d.]+)">\s*<a href="([^"]+)">'
-                                r'\s*<span class="thumb">\s*<img src="([^"]+)"', html)]
+    return [{"weak": bool(m[0]), "kind": m[1], "t": float(m[2]), "start": float(m[3]), "end": float(m[4]),
+             "href": m[5].replace("&amp;", "&"), "thumb": m[6]}
+            for m in re.findall(r'<li class="card( weak)?" data-kind="(\w+)" data-t="([\d.]+)" data-start="([\d.]+)" '
+                                r'data-end="([\d.]+)">\s*<a class="open" href="([^"]+)">\s*<span class="thumb">\s*'
+                                r'<img src="([^"]+)"', html)]
+
+
+def moments_of(hits: list[dict], name: str) -> list[tuple[float, float]]:
+    return sorted((h["start"], h["end"]) for h in hits if h["source"] == name)
 
 
 # -- pages -----------------------------------------------------------------------------------------------------
 
-def test_search_page_has_text_and_image_search_and_works_offline(client):
+def test_search_page_has_text_and_image_search_and_works_offline(client, index):
     r = client.get("/")
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and r.mimetype == "text/html"
     assert 'name="q"' in html and 'type="file" name="image"' in html and 'enctype="multipart/form-data"' in html
-    assert 'name="k"' in html and 'name="min_score"' in html and 'name="viewport"' in html
-    assert 'class="results"' not in html
+    for name in ["neg", "w_text", "w_image", "w_neg", "per_video", "k", "min_score"]:
+        assert f'name="{name}"' in html, name
+    assert f'placeholder="{index.min_score:g}"' in html  # the index's minimum score
+    assert 'name="viewport"' in html and 'class="results"' not in html
     # Everything the page loads is ours: no CDN.
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith("/"), url
         assert client.get(url).status_code == 200, url
 
 
-@pytest.mark.parametrize("query", ["/?q=", "/?q=+++", "/?q=&k=5"])
+@pytest.mark.parametrize("query", ["/?q=", "/?q=+++", "/?q=&k=5", "/?q=&neg=&w_text=2&per_video=1"])
 def test_an_empty_query_is_the_plain_search_page(client, query):
     r = client.get(query)
     assert r.status_code == 200 and 'class="results"' not in r.get_data(as_text=True)
 
 
-def test_text_search_shows_thumbnails_names_times_and_scores(client, ids):
-    r = client.get("/?q=blue+square&k=6")
+def test_text_search_shows_moments_with_both_scores(client, ids):
+    r = client.get("/?q=a+blue+square&k=6")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     found = cards(html)
-    assert 1 <= len(found) <= 6
-    first_video = next(c for c in found if c["kind"] == "video")
-    assert first_video["href"].startswith(f"/watch/{ids['shapes.mp4']}?t=")
-    assert 3 <= first_video["t"] < 6
-    assert f"▶ 0:0{int(first_video['t'])}" in html
-    assert "shapes.mp4" in html and re.search(r'class="score"[^>]*>-?\d\.\d{3}<', html)
+    assert 1 <= len(found) <= 6 and not any(c["weak"] for c in found)
+    video = next(c for c in found if c["kind"] == "video")
+    assert (video["start"], video["end"]) == (3, 6) and 3 <= video["t"] < 6  # the blue square, by its best frame
+    assert video["href"].startswith(f"/watch/{ids['shapes.mp4']}?t=3&q=a+blue+square")  # opens at the start
+    assert "▶ 0:03–0:06" in html and "shapes.mp4" in html
+    assert re.search(r'class="score" title="[^"]*cosine[^"]*standard deviations[^"]*">\d\.\d{3} · [+-]\d+\.\dσ<', html)
     assert client.get(found[0]["thumb"]).mimetype == "image/jpeg"
-    assert "“blue square”" in html and 'value="blue square"' in html  # the query stays in the box
+    assert "“a blue square”" in html and 'value="a blue square"' in html  # the query stays in the box
 
 
 def test_k_and_min_score(client):
-    assert len(cards(client.get("/?q=red+circle&k=2").get_data(as_text=True))) == 2
-    html = client.get("/?q=red+circle&min_score=0.999").get_data(as_text=True)
-    assert cards(html) == [] and "Nothing matched" in html
+    assert len(cards(client.get("/?q=a+circle&k=2").get_data(as_text=True))) == 2
+    found = cards(client.get("/?q=a+circle&min_score=0.999").get_data(as_text=True))
+    assert 1 <= len(found) <= 2 and all(c["weak"] for c in found)
+
+
+def test_a_query_that_matches_nothing_says_so_and_shows_the_nearest_two_as_weak(client):
+    html = client.get("/?q=a+purple+triangle").get_data(as_text=True)
+    found = cards(html)
+    assert "No good match for “a purple triangle” — the nearest:" in html
+    assert 1 <= len(found) <= 2 and all(c["weak"] for c in found) and html.count('class="weak-tag"') == len(found)
+    assert "No good match" not in client.get("/?q=a+yellow+circle").get_data(as_text=True)
+
+
+def test_a_negative_text_pushes_out_what_it_names(client):
+    html = client.get("/?q=a+circle&neg=something+red&w_neg=1").get_data(as_text=True)
+    assert [(c["start"], c["end"]) for c in cards(html) if c["kind"] == "video"] == [(9, 12)]
+    assert "“a circle”, not “something red”" in html and 'name="neg" value="something red"' in html
+
+
+def test_more_like_this_on_every_result(client):
+    found = cards(client.get("/?q=a+square").get_data(as_text=True))
+    html = client.get("/?q=a+square").get_data(as_text=True)
+    likes = re.findall(r'<a class="like" href="/\?like=(\d+)">More like this</a>', html)
+    assert len(likes) == len(found) >= 2
+    r = client.get(f"/?like={likes[0]}")
+    again = r.get_data(as_text=True)
+    assert r.status_code == 200 and cards(again)[0]["thumb"] == found[0]["thumb"]
+    assert f'name="like" value="{likes[0]}" checked' in again  # can be refined, or unticked
+
+
+def test_the_cap_on_moments_per_video_shows_how_many_more_and_links_to_them(client, ids):
+    html = client.get("/?q=a+circle&per_video=1").get_data(as_text=True)
+    shapes = [c for c in cards(html) if c["href"].startswith(f"/watch/{ids['shapes.mp4']}?")]
+    assert len(shapes) == 1
+    [more] = re.findall(r'<a class="more" href="([^"]+)">\+1 more moment in this video', html)
+    assert more.replace("&amp;", "&").startswith(f"/watch/{ids['shapes.mp4']}?t=") and more.endswith("#moments")
+    watch = client.get(more.replace("&amp;", "&").split("#")[0]).get_data(as_text=True)
+    assert len(re.findall(r'<li><a href="[^"]+" data-t=', watch)) == 2  # all of them are there
+    html = client.get("/?q=a+circle&per_video=0").get_data(as_text=True)
+    assert len([c for c in cards(html) if c["kind"] == "video"]) == 2 and 'class="more"' not in html
 
 
 def test_photo_results_open_the_full_image(client, ids):
-    found = cards(client.get("/?q=red+square&k=3").get_data(as_text=True))
+    found = cards(client.get("/?q=a+red+square&k=3").get_data(as_text=True))
     photo = next(c for c in found if c["kind"] == "image")
-    assert photo["href"] == f"/image/{ids['red_square.png']}"
+    assert photo["href"] == f"/image/{ids['red_square.png']}" and photo["start"] == photo["end"] == 0
     r = client.get(photo["href"])
     assert r.mimetype == "image/png" and Image.open(io.BytesIO(r.data)).size == (240, 240)
     r = client.get(f"/image/{ids['green_circle.tif']}")  # shown as a JPEG
@@ -158,14 +200,29 @@ def test_photo_results_open_the_full_image(client, ids):
     assert client.get(f"/image/{ids['shapes.mp4']}").status_code == 404
 
 
-def test_image_search_is_posted_and_shows_the_query_image(client, ids):
-    data = {"image": (io.BytesIO(png_bytes(draw("square", "purple"))), "purple.png"), "k": "4"}
+def test_image_search_is_posted_and_its_watch_pages_redo_it(client, ids):
+    data = {"image": (io.BytesIO(png_bytes(draw("square", "purple"))), "purple.png"), "k": "4", "neg": "",
+            "w_image": "2"}
     r = client.post("/", data=data, content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     found = cards(html)
-    assert len(found) == 4 and found[0]["href"].startswith(f"/watch/{ids['clip.avi']}?")
+    assert 1 <= len(found) <= 4 and (found[0]["start"], found[0]["end"]) == (3, 7)
+    assert found[0]["href"].startswith(f"/watch/{ids['clip.avi']}?t=3&qimg=")
     assert 'src="data:image/jpeg;base64,' in html and "your image" in html
+    # The watch page has no upload: it finds the image by its token, and says so when the token is gone.
+    watch = client.get(found[0]["href"]).get_data(as_text=True)
+    assert 'class="timeline"' in watch and "no longer kept" not in watch
+    token = re.search(r"qimg=([\w-]+)", found[0]["href"])[1]
+    assert f'name="qimg" value="{token}" checked' in html  # a text refinement keeps the image
+    gone = client.get(found[0]["href"].replace(token, "expired")).get_data(as_text=True)
+    assert "no longer kept" in gone and 'class="timeline"' not in gone
+
+
+def test_uploaded_images_are_kept_in_a_bounded_memory(app):
+    images = app.extensions["vidsearch"].images
+    tokens = [images.put(np.zeros((2, 2, 3), np.uint8)) for _ in range(images.size + 1)]
+    assert images.get(tokens[0]) is None and images.get(tokens[-1]) is not None and len(set(tokens)) == len(tokens)
 
 
 def test_a_post_without_image_or_text_is_the_plain_page(client):
@@ -173,31 +230,51 @@ def test_a_post_without_image_or_text_is_the_plain_page(client):
     assert r.status_code == 200 and 'class="results"' not in r.get_data(as_text=True)
 
 
-def test_watch_page_starts_at_the_hit_and_links_the_other_hits_in_that_video(client, ids, frames):
+def test_watch_page_starts_at_the_moment_with_a_timeline_of_the_query(client, ids, frames):
     sid = ids["shapes.mp4"]
-    (f3, t3), (f7, t7) = frames["shapes.mp4"][3], frames["shapes.mp4"][7]
-    other = frames["red_square.png"][0][0]  # a hit in another source: not listed
-    r = client.get(f"/watch/{sid}?t={t7}&hits={f7},{f3},{other}")
+    r = client.get(f"/watch/{sid}?t=9&q=a+circle")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert f'src="/play/{sid}#t={t7:g}"' in html and f'data-start="{t7:g}"' in html
-    assert "shapes.mp4" in html and '<strong id="time">0:07</strong>' in html and "of 0:12" in html
-    moments = re.findall(r'<li><a href="([^"]+)" data-t="([\d.]+)"', html)
-    assert [float(t) for _, t in moments] == [t3, t7]  # in time order
-    assert moments[0][0].replace("&amp;", "&") == f"/watch/{sid}?t={t3:g}&hits={f7},{f3},{other}"
-    assert html.count('aria-current="true"') == 1
-    assert client.get(moments[0][0].replace("&amp;", "&")).status_code == 200
+    assert f'src="/play/{sid}#t=9"' in html and 'data-start="9"' in html
+    assert "shapes.mp4" in html and '<strong id="time">0:09</strong>' in html and "of 0:12" in html
+    # The timeline: the score at every sample (12 of them, as steps), and both circle moments as links.
+    timeline = html.split('<figure class="timeline">')[1].split("</figure>")[0]
+    curve = re.search(r'class="curve" d="([^"]+)"', timeline)[1]
+    assert curve.startswith("M0.0,") and len(curve.split(" L")) >= 4
+    marks = re.findall(r'<a class="mark" href="([^"]+)" data-t="([\d.]+)"', timeline)
+    assert [float(t) for _, t in marks] == [0, 9]
+    assert marks[0][0].replace("&amp;", "&") == f"/watch/{sid}?t=0&q=a+circle"
+    assert re.findall(r'<rect class="band" x="([\d.]+)" y="0" width="([\d.]+)"', timeline) == [
+        ("0.0", "250.0"), ("750.0", "250.0")]  # 0–3 s and 9–12 s of 12 s, on 1000 units
+    assert 'class="threshold"' in timeline
+    # The list of matches in this video: the same moments, in time order, the current one marked.
+    listed = re.findall(r'<li><a href="([^"]+)" data-t="([\d.]+)"', html)
+    assert [float(t) for _, t in listed] == [0, 9] and "0:00–0:03" in html and "0:09–0:12" in html
+    assert html.count('aria-current="true"') == 2  # the mark and the list entry of 9–12 s
+    assert client.get(listed[0][0].replace("&amp;", "&")).status_code == 200
+
+
+def test_watch_page_without_a_query_has_no_timeline(client, ids):
+    html = client.get(f"/watch/{ids['shapes.mp4']}?t=2").get_data(as_text=True)
+    assert 'class="timeline"' not in html and 'data-start="2"' in html
+
+
+def test_watch_page_of_a_weak_query_says_no_moment_matches(client, ids):
+    html = client.get(f"/watch/{ids['clip.avi']}?q=a+purple+triangle").get_data(as_text=True)
+    assert 'class="timeline"' in html and "No moment of this video reaches the minimum score" in html
 
 
 def test_watch_urls_of_search_results_work(client):
-    for c in cards(client.get("/?q=green+triangle&k=8").get_data(as_text=True)):
+    for c in cards(client.get("/?q=something+green&k=8&neg=a+circle&w_text=2").get_data(as_text=True)):
         assert client.get(c["href"]).status_code == 200
+        if c["kind"] == "video":
+            assert "neg=a+circle" in c["href"] and "w_text=2" in c["href"]
 
 
 def test_watch_page_time_is_clamped_and_checked(client, ids):
     sid = ids["shapes.mp4"]
     assert 'id="time">0:12<' in client.get(f"/watch/{sid}?t=5000").get_data(as_text=True)
-    for bad in ["t=abc", "t=-1", "t=nan", "t=inf", "hits=1,x", "hits=" + ",".join(["1"] * 201), "hits=%D9%A1"]:
+    for bad in ["t=abc", "t=-1", "t=nan", "t=inf", "q=x&w_text=11", "like=x", "q=x&min_score=3"]:
         r = client.get(f"/watch/{sid}?{bad}")
         assert r.status_code == 400, bad
 
@@ -355,23 +432,60 @@ def test_prune_drops_proxies_of_removed_sources_and_dead_parts(tmp_path):
 
 # -- JSON API --------------------------------------------------------------------------------------------------
 
-HIT_KEYS = {"frame_id", "source_id", "source", "kind", "t", "time", "score", "thumbnail_url", "watch_url", "media_url"}
+HIT_KEYS = {"frame_id", "source_id", "source", "kind", "t", "start", "end", "time", "score", "z", "weak",
+            "thumbnail_url", "watch_url", "media_url"}
 
 
-def test_api_text_search(client, ids):
-    r = client.get("/api/search?q=green+triangle&k=5&min_score=-1")
+def test_api_text_search(client, ids, index):
+    r = client.get("/api/search?q=a+green+triangle&k=5&min_score=-1&per_video=0")
     body = r.json
-    assert r.status_code == 200 and body["query"] == {"q": "green triangle", "image": False, "k": 5, "min_score": -1}
+    assert r.status_code == 200 and body["query"] == {
+        "q": "a green triangle", "neg": None, "image": False, "qimg": None, "like": None, "w_text": 1.0,
+        "w_image": 1.0, "w_neg": 1.0, "k": 5, "min_score": -1, "per_video": 0}
+    assert body["min_score"] == -1 and body["no_good_match"] is False
     assert body["count"] == len(body["hits"]) == 5
     top = body["hits"][0]
     assert set(top) == HIT_KEYS
-    assert top["source"] == "shapes.mp4" and top["kind"] == "video" and 6 <= top["t"] < 9
-    assert top["time"] == f"0:0{int(top['t'])}" and top["watch_url"].startswith(f"/watch/{ids['shapes.mp4']}?t=")
+    assert top["source"] == "shapes.mp4" and top["kind"] == "video" and (top["start"], top["end"]) == (6, 9)
+    assert 6 <= top["t"] < 9 and top["time"] == "0:06–0:09" and top["z"] > 1 and top["weak"] is False
+    assert top["watch_url"] == f"/watch/{ids['shapes.mp4']}?t=6&q=a+green+triangle&min_score=-1"
     assert [h["score"] for h in body["hits"]] == sorted((h["score"] for h in body["hits"]), reverse=True)
+    assert [h["z"] for h in body["hits"]] == sorted((h["z"] for h in body["hits"]), reverse=True)
     for h in body["hits"]:
         for key in ("thumbnail_url", "watch_url", "media_url"):
             assert client.get(h[key]).status_code == 200, h[key]
-    assert client.get("/api/search?q=green+triangle").json["count"] == 10  # default k, as the CLI's
+    default = client.get("/api/search?q=a+green+triangle").json
+    assert default["min_score"] == index.min_score and default["query"]["min_score"] is None
+    assert all(h["score"] >= index.min_score for h in default["hits"])
+
+
+def test_api_says_when_nothing_is_a_good_match(client, index):
+    body = client.get("/api/search?q=a+purple+triangle").json
+    assert body["no_good_match"] is True and 1 <= body["count"] <= 2
+    assert all(h["weak"] and h["score"] < body["min_score"] == index.min_score for h in body["hits"])
+
+
+def test_api_negative_text_removes_what_it_names(client):
+    plain = client.get("/api/search?q=a+circle&per_video=0").json["hits"]
+    assert moments_of(plain, "shapes.mp4") == [(0, 3), (9, 12)]  # red and yellow circles
+    body = client.get("/api/search?q=a+circle&neg=something+red&per_video=0").json
+    assert body["query"]["neg"] == "something red"
+    assert moments_of(body["hits"], "shapes.mp4") == [(9, 12)]
+    weak_not = client.get("/api/search?q=a+circle&neg=something+red&w_neg=0&per_video=0").json["hits"]
+    assert moments_of(weak_not, "shapes.mp4") == [(0, 3), (9, 12)]  # a weight of 0 turns it off
+
+
+def test_api_more_like_this_returns_the_frames_own_moment_first(client, frames):
+    blue = next(fid for fid, t in frames["shapes.mp4"] if 3 <= t < 6)
+    body = client.get(f"/api/search?like={blue}&k=3").json
+    top = body["hits"][0]
+    assert body["query"]["like"] == blue and (top["source"], top["start"], top["end"]) == ("shapes.mp4", 3, 6)
+    assert client.get("/api/search?like=999999").status_code == 400
+
+
+def test_api_per_video_caps_moments_of_one_video(client):
+    assert len(moments_of(client.get("/api/search?q=a+circle").json["hits"], "shapes.mp4")) == 2
+    assert len(moments_of(client.get("/api/search?q=a+circle&per_video=1").json["hits"], "shapes.mp4")) == 1
 
 
 def test_api_image_search_with_and_without_text(client, ids):
@@ -379,9 +493,13 @@ def test_api_image_search_with_and_without_text(client, ids):
     r = client.post("/api/search", data={"image": (io.BytesIO(image), "q.png"), "k": "3"})
     assert r.status_code == 200 and r.json["query"]["image"] is True
     assert r.json["hits"][0]["source"] == "red_square.png"
-    r = client.post("/api/search", data={"image": (io.BytesIO(image), "q.png"), "q": "red circle"})
-    assert r.status_code == 200 and r.json["query"]["q"] == "red circle" and r.json["count"] > 0
-    assert client.post("/api/search", data={"q": "red circle"}).json["count"] > 0
+    token = r.json["query"]["qimg"]
+    assert client.get(f"/api/search?qimg={token}&k=3").json["hits"][0]["source"] == "red_square.png"
+    r = client.post("/api/search", data={"image": (io.BytesIO(image), "q.png"), "q": "a red circle", "w_image": "0.2"})
+    assert r.status_code == 200 and r.json["query"]["q"] == "a red circle" and r.json["count"] > 0
+    assert client.post("/api/search", data={"q": "a red circle"}).json["count"] > 0
+    r = client.get("/api/search?qimg=expired&q=a+red+circle")
+    assert r.status_code == 400 and "upload it again" in r.json["error"]
 
 
 def test_api_info(client, index):
@@ -390,12 +508,23 @@ def test_api_info(client, index):
     assert info["model"] == index.model and info["max_upload_bytes"] == DEFAULT_MAX_UPLOAD == 20 * 1024 * 1024
 
 
-@pytest.mark.parametrize("query", ["", "?q=", "?q=%20", "?q=x&k=0", "?q=x&k=201", "?q=x&k=abc", "?q=x&k=1.5",
-                                   "?q=x&min_score=2", "?q=x&min_score=nan", "?q=x&min_score=abc",
-                                   "?q=x&min_score=-inf", "?q=" + "x" * 1001])
+@pytest.mark.parametrize("query", [
+    "", "?q=", "?q=%20", "?q=x&k=0", "?q=x&k=201", "?q=x&k=abc", "?q=x&k=1.5", "?q=x&min_score=2",
+    "?q=x&min_score=nan", "?q=x&min_score=abc", "?q=x&min_score=-inf", "?q=" + "x" * 1001, "?q=x&neg=" + "x" * 1001,
+    "?q=x&w_text=11", "?q=x&w_text=-0.1", "?q=x&w_image=abc", "?q=x&w_neg=nan", "?q=x&w_neg=inf",
+    "?q=x&per_video=51", "?q=x&per_video=-1", "?q=x&per_video=1.5", "?like=abc", "?like=-1", "?like=1.0",
+    "?like=99999999999999999999", "?neg=something", "?q=x&w_text=0"])
 def test_api_bad_queries_are_400_with_a_message(client, query):
     r = client.get("/api/search" + query)
     assert r.status_code == 400 and r.mimetype == "application/json" and r.json["error"]
+
+
+@pytest.mark.parametrize("query, message", [("w_text=11", "w_text must be a number from 0 to 10"),
+                                            ("per_video=51", "per_video must be a whole number from 0 to 50"),
+                                            ("w_text=0", "weights")])
+def test_weights_are_checked_on_the_page_too(client, query, message):
+    r = client.get(f"/?q=a+circle&{query}")
+    assert r.status_code == 400 and r.mimetype == "text/html" and message in r.get_data(as_text=True)
 
 
 def test_api_errors_are_json(client, ids):
@@ -511,7 +640,7 @@ def test_files_gone_from_disk_are_404(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("url", ["/?q=%00", "/?q=%ff%fe", "/?q=a&q=b", "/?k=", "/?q=x&k=%D9%A1", "/?q=x&k=1e400",
                                  "/?q=x&min_score=1e400", "/static/../app.py", "/static/%2e%2e/app.py", "/nothing",
-                                 "/api/search?q=%00", "/watch/1?t=1e400", "/watch/1?hits=,,,", "/?q=" + "é" * 999])
+                                 "/api/search?q=%00", "/watch/1?t=1e400", "/watch/1?q=x&qimg=%00", "/?q=" + "é" * 999])
 def test_odd_requests_are_never_500(client, url):
     assert client.get(url).status_code < 500, url
 

@@ -16,11 +16,15 @@ API_K = 10  # as the CLI's
 @bp.route("/search", methods=["GET", "POST"])
 def search() -> dict:
     query = read_query(API_K)
+    if query.image_lost:
+        raise BadRequest("The image named by qimg is no longer kept by the server; upload it again.")
     if query.empty:
-        raise BadRequest("Give a text query (q) or, in a POST, an image (multipart field `image`).")
-    hits = hits_json(run(query))
-    return {"query": {"q": query.text or None, "image": query.image is not None, "k": query.k,
-                      "min_score": query.min_score},
+        raise BadRequest("Give a text query (q), a frame id (like) or, in a POST, an image (multipart field `image`).")
+    hits = hits_json(run(query), query)
+    return {"query": {"q": query.text or None, "neg": query.neg or None, "image": query.image is not None,
+                      "qimg": query.qimg, "like": query.like, "w_text": query.w_text, "w_image": query.w_image,
+                      "w_neg": query.w_neg, "k": query.k, "min_score": query.min_score, "per_video": query.per_video},
+            "min_score": query.effective_min_score, "no_good_match": not any(not h["weak"] for h in hits),
             "count": len(hits), "hits": hits}
 
 

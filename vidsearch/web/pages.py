@@ -1,4 +1,4 @@
-"""The HTML pages: search (text by GET, image by POST) and the watch page of a video."""
+"""The HTML pages: search (text by GET, an uploaded image by POST) and the watch page of a video."""
 from __future__ import annotations
 
 import math
@@ -9,22 +9,47 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from ..format import fmt_time
-from .present import hits_json, preview_data_url, seconds
-from .queries import read_query, run
+from ..search import PER_VIDEO
+from .present import describe, hits_json, preview_data_url, seconds, span, timeline, watch_url
+from .queries import Query, more_moments, read_query, run, video
 from .state import source_or_404, state
 
 bp = Blueprint("pages", __name__)
 
 PAGE_K = 24  # fills whole rows of 2, 3, 4 or 6 columns
-MAX_MOMENTS = 200
+
+
+@bp.app_template_filter("sigma")
+def sigma(z: float) -> str:
+    """A relative score as people read it: +3.1σ (never −0.0σ)."""
+    return f"{round(z, 1) + 0.0:+.1f}σ"
 
 
 @bp.route("/", methods=["GET", "POST"])
 def search() -> str:
     query = read_query(PAGE_K)
-    hits = None if query.empty else hits_json(run(query))
-    return render_template("search.html", query=query, hits=hits, preview=preview_data_url(query.image),
-                           counts=state().index.store.counts())
+    hits, like = None, None
+    if not query.empty:
+        found = run(query)
+        hits = hits_json(found, query)
+        _link_the_rest(hits, more_moments(query, found), query)
+    if query.like is not None:
+        row = state().index.store.frames([query.like]).get(query.like)
+        if row is not None:
+            like = {"source": os.path.basename(row["path"]), "time": fmt_time(row["t"]), "kind": row["kind"]}
+    return render_template("search.html", query=query, hits=hits, like=like, what=describe(query),
+                           no_good_match=bool(hits) and all(h["weak"] for h in hits),
+                           default_min_score=state().index.min_score, default_k=PAGE_K, default_per_video=PER_VIDEO,
+                           preview=preview_data_url(query.image), counts=state().index.store.counts())
+
+
+def _link_the_rest(hits: list[dict], more: dict[int, int], query: Query) -> None:
+    """On the last card shown of a video that has more moments: how many, and a link to its watch page, which
+    lists them all."""
+    last = {h["source_id"]: h for h in hits if h["source_id"] in more}
+    for sid, h in last.items():
+        first = next(x for x in hits if x["source_id"] == sid)
+        h["more"], h["more_url"] = more[sid], watch_url(query, sid, first["start"]) + "#moments"
 
 
 @bp.get("/watch/<id:source_id>")
@@ -33,16 +58,22 @@ def watch(source_id: int) -> str | Response:
     if source["kind"] != "video":
         return redirect(url_for("media.image", source_id=source_id))
     t = min(_seconds(request.args.get("t", "")), source["duration"])
-    hit_frames = _frame_ids(request.args.get("hits", ""))
-    hits = ",".join(map(str, hit_frames))
-    rows = state().index.store.frames(hit_frames)
-    moments = [{"t": mt, "time": fmt_time(mt), "frame_id": fid, "current": abs(mt - t) < 0.001,
-                "url": url_for("pages.watch", source_id=source_id, t=seconds(mt), hits=hits)}
-               for mt, fid in sorted((r["t"], r["id"]) for r in rows.values() if r["source_id"] == source_id)]
+    query = read_query(PAGE_K)
+    strip, moments = None, []
+    if query.text or query.image is not None or query.like is not None:
+        samples, found = video(query, source_id)
+        strip = timeline(samples, found, source["duration"], query.effective_min_score)
+        for m, mark in sorted(zip(found, strip["marks"]), key=lambda mm: mm[0].start):
+            moments.append({"start": m.start, "t_param": seconds(m.start), "span": span(m.start, m.end),
+                            "score": m.score, "z": m.z, "frame_id": m.frame_id,
+                            "current": m.start <= t < m.end or t == m.start, **mark,
+                            "url": watch_url(query, source_id, m.start)})
     return render_template(
         "watch.html", source=source, name=os.path.basename(source["path"]), t=t, t_param=seconds(t),
-        time=fmt_time(t), duration=fmt_time(source["duration"]), moments=moments,
+        time=fmt_time(t), duration=fmt_time(source["duration"]), query=query, what=describe(query), strip=strip,
+        moments=moments, back=url_for("pages.search", **query.params()),
         playback=state().proxies.playback(source_id, source["path"], source["duration"]))
+
 
 def _seconds(raw: str) -> float:
     if not raw.strip():
@@ -54,10 +85,3 @@ def _seconds(raw: str) -> float:
     if not math.isfinite(t) or t < 0:
         raise BadRequest("t must be a number of seconds from the start of the video.")
     return t
-
-
-def _frame_ids(raw: str) -> list[int]:
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if len(parts) > MAX_MOMENTS or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts):
-        raise BadRequest(f"hits must be up to {MAX_MOMENTS} frame ids separated by commas.")
-    return [int(p) for p in parts]

@@ -1,7 +1,9 @@
-"""A search request (text and/or uploaded image, k, minimum score) read and checked from the HTTP request."""
+"""A search request read and checked from the HTTP request: text, a negative text, an uploaded or remembered image,
+a stored frame ("more like this"), weights, k, the minimum score and moments per video."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,11 +13,14 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from ..format import fmt_bytes
-from ..search import Hit, image_rgb
+from ..search import PER_VIDEO, Hit, image_rgb
 from .state import state
 
 MAX_K = 200
+MAX_WEIGHT = 10
+MAX_PER_VIDEO = 50
 MAX_TEXT = 1000  # characters; CLIP reads only the first few dozen tokens anyway
+MAX_ID = 2 ** 63 - 1  # SQLite's integers
 # Raster formats only: Pillow's other openers include EPS, which runs Ghostscript on the upload.
 UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 
@@ -23,52 +28,104 @@ UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 @dataclass
 class Query:
     text: str
+    neg: str
     image: np.ndarray | None  # RGB, long side at most 320 px
+    qimg: str | None  # the token `image` is remembered under, for links that redo this query
+    image_lost: bool  # the request named a remembered image that is no longer kept: that part is dropped
+    like: int | None  # a frame id: "more like this"
+    w_text: float
+    w_image: float
+    w_neg: float
     k: int
-    min_score: float | None
+    min_score: float | None  # None: the index's default
+    per_video: int
 
     @property
     def empty(self) -> bool:
-        return not self.text and self.image is None
+        return not self.text and not self.neg and self.image is None and self.like is None
+
+    @property
+    def effective_min_score(self) -> float:
+        return state().index.min_score if self.min_score is None else self.min_score
+
+    def params(self) -> dict:
+        """What a link needs to redo this query elsewhere (the watch page): defaults left out."""
+        p = {"q": self.text, "neg": self.neg, "like": self.like, "qimg": self.qimg,
+             "w_text": _g(self.w_text, 1), "w_image": _g(self.w_image, 1), "w_neg": _g(self.w_neg, 1),
+             "min_score": _g(self.min_score, None)}
+        return {k: v for k, v in p.items() if v not in (None, "")}
+
+
+def _g(x: float | None, default: float | None) -> str | None:
+    return None if x == default else f"{x:g}"
 
 
 def read_query(default_k: int) -> Query:
-    """The query in the request's URL or form, and its uploaded `image` if one was posted (400/413 if bad)."""
+    """The query in the request's URL or form, with its uploaded `image` if one was posted (400/413 if bad).
+    An upload is remembered (see RecentImages); `qimg` names one remembered earlier."""
     values = request.values
-    text = values.get("q", "").strip()
-    if len(text) > MAX_TEXT:
-        raise BadRequest(f"The text query is too long (over {MAX_TEXT} characters).")
     upload = request.files.get("image") if request.method == "POST" else None
-    image = read_image(upload) if upload is not None and upload.filename else None
-    return Query(text, image, _k(values.get("k", ""), default_k), _min_score(values.get("min_score", "")))
+    image, qimg, lost = None, None, False
+    if upload is not None and upload.filename:
+        image = read_image(upload)
+        qimg = state().images.put(image)
+    elif values.get("qimg"):
+        image = state().images.get(values["qimg"])
+        qimg, lost = (values["qimg"], False) if image is not None else (None, True)
+    like = values.get("like", "").strip()
+    if like and not (like.isascii() and like.isdigit() and int(like) <= MAX_ID):
+        raise BadRequest("like must be a frame id (a whole number).")
+    return Query(_text("q"), _text("neg"), image, qimg, lost, int(like) if like else None,
+                 _number("w_text", 1.0, 0, MAX_WEIGHT), _number("w_image", 1.0, 0, MAX_WEIGHT),
+                 _number("w_neg", 1.0, 0, MAX_WEIGHT), _number("k", default_k, 1, MAX_K, int),
+                 _number("min_score", None, -1, 1, why=" (scores are cosine similarities)"),
+                 _number("per_video", PER_VIDEO, 0, MAX_PER_VIDEO, int, " (0: no limit)"))
+
+
+def _text(name: str) -> str:
+    text = request.values.get(name, "").strip()
+    if len(text) > MAX_TEXT:
+        raise BadRequest(f"{name} is too long (over {MAX_TEXT} characters).")
+    return text
+
+
+def _number(name: str, default, lo: float, hi: float, kind=float, why: str = ""):
+    raw = request.values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = math.nan
+    if not lo <= value <= hi:  # also rejects NaN
+        whole = "whole " if kind is int else ""
+        raise BadRequest(f"{name} must be a {whole}number from {lo:g} to {hi:g}{why}.")
+    return value
+
+
+def _parts(query: Query) -> dict:
+    return {"image": query.image, "frame_id": query.like, "negative": query.neg or None, "w_text": query.w_text,
+            "w_image": query.w_image, "w_neg": query.w_neg, "min_score": query.min_score}
 
 
 def run(query: Query) -> list[Hit]:
-    return state().index.search(query.text or None, image=query.image, k=query.k, min_score=query.min_score)
+    """The query's moments (QueryError, a 400, if it cannot be run)."""
+    return state().index.search(query.text or None, k=query.k, per_video=query.per_video, **_parts(query))
 
 
-def _k(raw: str, default: int) -> int:
-    if not raw.strip():
-        return default
-    try:
-        k = int(raw)
-    except ValueError:
-        raise BadRequest(f"k must be a whole number from 1 to {MAX_K}.") from None
-    if not 1 <= k <= MAX_K:
-        raise BadRequest(f"k must be a whole number from 1 to {MAX_K}.")
-    return k
+def video(query: Query, source_id: int) -> tuple[list[tuple[float, float]], list[Hit]]:
+    """The query's score along one video, and all of that video's moments."""
+    return state().index.video(source_id, query.text or None, **_parts(query))
 
 
-def _min_score(raw: str) -> float | None:
-    if not raw.strip():
-        return None
-    try:
-        score = float(raw)
-    except ValueError:
-        score = math.nan
-    if not -1 <= score <= 1:  # also rejects NaN
-        raise BadRequest("min_score must be a number from -1 to 1 (scores are cosine similarities).")
-    return score
+def more_moments(query: Query, hits: list[Hit]) -> dict[int, int]:
+    """How many more moments than shown each video has, for the videos that reached the per-video cap (what the cap
+    hides; further moments of other videos come with a larger k). Costs a query encoding per such video."""
+    if not query.per_video or any(h.weak for h in hits):
+        return {}
+    shown = Counter(h.source_id for h in hits if h.kind == "video")
+    more = {sid: len(video(query, sid)[1]) - n for sid, n in shown.items() if n >= query.per_video}
+    return {sid: n for sid, n in more.items() if n > 0}
 
 
 def read_image(upload: FileStorage) -> np.ndarray:

@@ -1,13 +1,44 @@
-"""What the views share: the open index and the proxy maker, kept on the Flask app."""
+"""What the views share: the open index, the proxy maker and recently uploaded query images, kept on the app."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
+import numpy as np
 from flask import current_app
 from werkzeug.exceptions import NotFound
 
 from ..index import Index
 from .proxy import Proxies
+
+
+class RecentImages:
+    """Uploaded query images (decoded RGB, long side ≤ 320 px) under random tokens, the newest `size` kept.
+
+    A watch page opened from an image search cannot re-upload the image: its URL carries the token instead, and
+    redoes the query from the image kept here (at most size × 300 KB). An evicted token is simply unknown."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, rgb: np.ndarray) -> str:
+        token = secrets.token_urlsafe(12)
+        with self._lock:
+            self._images[token] = rgb
+            while len(self._images) > self.size:
+                self._images.popitem(last=False)
+        return token
+
+    def get(self, token: str) -> np.ndarray | None:
+        with self._lock:
+            rgb = self._images.get(token)
+            if rgb is not None:
+                self._images.move_to_end(token)
+            return rgb
 
 
 @dataclass
@@ -16,6 +47,7 @@ class WebState:
     proxies: Proxies
     max_upload: int  # bytes
     max_pixels: int  # of an uploaded image, before it is decoded
+    images: RecentImages = field(default_factory=RecentImages)
 
 
 def state() -> WebState:

@@ -1,4 +1,5 @@
-// Image search: submit as soon as a file is chosen or dropped (anywhere on the page).
+// The search page: text searches leave default settings out of the URL (short bookmarks); an image search submits
+// as soon as a file is chosen or dropped (anywhere on the page), with the text form's fields.
 (() => {
   const form = document.querySelector('form.image-search');
   const textForm = document.querySelector('form.text-search');
@@ -8,13 +9,31 @@
   const drop = form.querySelector('.drop');
   const label = drop.querySelector('.drop-text');
 
+  // The text form's values that differ from the defaults.
+  function fields() {
+    return [...new FormData(textForm)].filter(([name, value]) => {
+      const el = textForm.elements[name];
+      return value.trim() !== '' && !(el instanceof HTMLInputElement && el.dataset.default === value);
+    });
+  }
+
+  textForm.addEventListener('submit', ev => {
+    ev.preventDefault();
+    const params = new URLSearchParams(fields()).toString();
+    location.assign(textForm.action.split('?')[0] + (params ? '?' + params : ''));
+  });
+
   function submit(files) {
     if (!files.length) return;
     if (input.files !== files) input.files = files;
-    // k and the minimum score are edited in the text form; the image search uses them too.
-    for (const name of ['k', 'min_score']) form.elements[name].value = textForm.elements[name].value;
+    form.querySelectorAll('input[type=hidden]').forEach(el => el.remove());
+    for (const [name, value] of fields()) {
+      if (name === 'qimg') continue;  // the new image replaces the one searched with
+      const hidden = Object.assign(document.createElement('input'), { type: 'hidden', name, value });
+      form.append(hidden);
+    }
     drop.classList.add('busy');
-    label.textContent = 'Searching for frames like ' + files[0].name + '…';
+    label.textContent = 'Searching for moments like ' + files[0].name + '…';
     form.submit();
   }
 
