@@ -640,7 +640,9 @@ def test_files_gone_from_disk_are_404(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("url", ["/?q=%00", "/?q=%ff%fe", "/?q=a&q=b", "/?k=", "/?q=x&k=%D9%A1", "/?q=x&k=1e400",
                                  "/?q=x&min_score=1e400", "/static/../app.py", "/static/%2e%2e/app.py", "/nothing",
-                                 "/api/search?q=%00", "/watch/1?t=1e400", "/watch/1?q=x&qimg=%00", "/?q=" + "é" * 999])
+                                 "/api/search?q=%00", "/watch/1?t=1e400", "/watch/1?q=x&qimg=%00",
+                                 "/?like=%D9%A1", "/?like=1&w_image=0", "/?qimg=" + "x" * 5000, "/watch/5?like=1e400",
+                                 "/?q=x&per_video=%00", "/api/search?q=x&w_neg=1e400", "/?q=" + "é" * 999])
 def test_odd_requests_are_never_500(client, url):
     assert client.get(url).status_code < 500, url
 
