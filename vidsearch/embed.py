@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +22,7 @@ LOCAL_DIR = "local-dir:"
 # roughly 0.25-0.35 and unrelated text at 0.1-0.2; a local model folder may carry its own measured value under
 # "vidsearch_min_score" in open_clip_config.json (the test model does).
 DEFAULT_MIN_SCORE = 0.2
+TEXT_CACHE = 256
 
 
 class ModelLoadError(Exception):
@@ -142,6 +145,8 @@ class Embedder:
         self.mean = tuple(cfg["mean"])
         self.std = tuple(cfg["std"])
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_lock = threading.Lock()
         with torch.inference_mode():
             self.dim = int(self.encode_text(["a"]).shape[1])
 
@@ -161,12 +166,22 @@ class Embedder:
         return self.encode_prepared([self.prepare(x) for x in rgbs])
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
+        """One row per text. Recent texts come from a small cache: a results page asks again for each video."""
         import torch
 
-        tokens = self.tokenizer(texts).to(self.device)
-        with torch.inference_mode():
-            feats = self.model.encode_text(tokens)
-        return _normalise(feats)
+        with self._text_lock:  # the web server's threads share one cache
+            todo = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+            if todo:
+                tokens = self.tokenizer(todo).to(self.device)
+                with torch.inference_mode():
+                    feats = _normalise(self.model.encode_text(tokens))
+                self._text_cache.update(zip(todo, feats))
+            for text in texts:
+                self._text_cache.move_to_end(text)
+            out = np.stack([self._text_cache[t] for t in texts])
+            while len(self._text_cache) > TEXT_CACHE:
+                self._text_cache.popitem(last=False)
+            return out
 
 
 def _normalise(feats) -> np.ndarray:
