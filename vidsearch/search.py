@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from .embed import Embedder
 from .extract import MediaError, open_media
-from .extract.frames import _to_rgb, shrink
+from .extract.frames import shrink, to_rgb
 from .store import Store, thumb_path
 
 ImageQuery = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -93,7 +93,7 @@ def image_rgb(image: ImageQuery) -> np.ndarray:
     if isinstance(image, Image.Image):
         try:
             image.draft("RGB", (320, 320))
-            return shrink(np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8))
+            return shrink(np.asarray(to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8))
         except (OSError, ValueError, SyntaxError) as e:
             raise QueryError(f"Cannot read the image: {e}.") from None
     a = np.asarray(image)

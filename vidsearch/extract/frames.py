@@ -48,7 +48,7 @@ def shrink(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit RGB; transparency is flattened onto white, 16/32-bit greys are rescaled."""
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # Pillow's own conversion clips these to 0..255 (a 16-bit photo turns white), so scale by the range.
@@ -83,7 +83,7 @@ class _Image:
         try:
             # JPEG decodes straight to a fraction of its size (DCT scaling): a 24-megapixel photo costs far less.
             im.draft("RGB", (MAX_SIDE, MAX_SIDE))
-            im = _to_rgb(ImageOps.exif_transpose(im))
+            im = to_rgb(ImageOps.exif_transpose(im))
             im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BICUBIC, reducing_gap=2.0)
             rgb = np.asarray(im, dtype=np.uint8).copy()
         except Image.DecompressionBombError as e:
