@@ -42,14 +42,15 @@ def random_vit_b32(folder: Path) -> str:
 
 
 def make_video(path: Path, seconds: int) -> Path:
-    """720p30 H.264 with a 1.5 s keyframe interval (as phones and cameras write) and moving, noisy content."""
+    """720p30 H.264 at 8 Mbit/s with a 1.5 s keyframe interval (as phones and cameras write), moving noisy content."""
     if not path.is_file():
         import imageio_ffmpeg
 
         tmp = path.with_suffix(".part.mp4")
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                        f"testsrc2=size=1280x720:rate=30:duration={seconds}", "-vf", "noise=alls=12:allf=t",
-                        "-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-pix_fmt", "yuv420p", str(tmp)],
+                        f"testsrc2=size=1280x720:rate=30:duration={seconds}", "-vf", "noise=alls=8:allf=t",
+                        "-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-b:v", "8M", "-maxrate", "8M",
+                        "-bufsize", "16M", "-pix_fmt", "yuv420p", str(tmp)],
                        check=True)
         tmp.rename(path)
     return path
@@ -182,7 +183,7 @@ def part_index(work: Path, model: str, minutes: float, batch: int) -> None:
         r = child(name, *args)
         rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{secs / r['seconds']:.1f}x",
                      f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"])
-    table(f"Indexing {minutes:g} min of 720p30 H.264 (keyframe every 1.5 s), 1 s interval, ViT-B-32",
+    table(f"Indexing {minutes:g} min of 720p30 H.264 (8 Mbit/s, keyframe every 1.5 s), 1 s interval, ViT-B-32",
           ["what", "frames", "frames/s", "real-time factor", "seconds", "peak RSS MB"], rows)
     speedup = float(rows[3][4]) / float(rows[0][4])
     print(f"pipeline vs naive loop: {speedup:.1f}x faster")
@@ -217,6 +218,8 @@ def fill_catalog(root: Path, model: str, n: int) -> None:
 
     from vidsearch.store import Store
 
+    if Store.exists(root) and Store(root).counts()["frames"] == n:
+        return  # built by an earlier run: the catalog is deterministic
     shutil.rmtree(root, ignore_errors=True)
     store = Store.create(root, model=model, pretrained="", dim=512, interval=1.0)
     db = store._db
@@ -242,7 +245,6 @@ def m_search(root: str, queries: int) -> dict:
     idx.embedder
     store = idx.store
     store.search(np.zeros((1, 512), np.float32), 1)  # load and sync outside the timing
-    texts = [f"a photo of thing number {i}" for i in range(queries)]
     out = {"n": store.counts()["frames"]}
     kinds = {}
     current = store._synced_vectors()
@@ -252,7 +254,7 @@ def m_search(root: str, queries: int) -> dict:
     for name, vectors in kinds.items():
         store._vectors = vectors
         lat = []
-        for text in texts:
+        for text in [f"{name}: a photo of thing number {i}" for i in range(queries)]:  # never a cached text
             t = time.perf_counter()
             idx.search(text, k=10)
             lat.append(time.perf_counter() - t)

@@ -29,7 +29,6 @@ JOIN_SIGMAS = 0.5  # a neighbouring sample joins a moment if it scores within th
 # σ of a query's scores is never taken below this: a small or uniform index would otherwise split a static shot on
 # decoder noise and show huge relative scores. CLIP cosines over a real library spread by 0.03-0.1.
 STD_FLOOR = 0.01
-MAX_CANDIDATES = 20000
 
 
 class QueryError(ValueError):
@@ -191,9 +190,9 @@ def search(store: Store, scorer: Scorer, *, interval: float, k: int = 10, min_sc
     the WEAK_SHOWN nearest, marked weak."""
     if k < 1:
         raise QueryError("k must be at least 1.")
-    want = max(200, 30 * k)
+    want = max(100, 10 * k)
     join = JOIN_SIGMAS * scorer.std
-    while True:
+    for _ in range(3):
         _, ids = store.search(scorer.search_vector[None, :], want)
         ids = [int(i) for i in ids[0] if i >= 0]
         rows, vecs = store.frames(ids), store.frame_vectors(ids)
@@ -202,10 +201,8 @@ def search(store: Store, scorer: Scorer, *, interval: float, k: int = 10, min_sc
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
         ranked = _moments(store, ids, rows, scores, keys, scorer, interval, join)
-        # A moment's edge may lie among frames not fetched; fetch more while that can be.
-        floor = float(keys.min())
-        exhausted = len(ids) < want or want >= MAX_CANDIDATES
-        if exhausted or all(key - join > floor for key, h in ranked[: k * PER_VIDEO] if h.kind == "video"):
+        # The edge of one of the first k moments may lie among frames not fetched: fetch more (twice at most).
+        if len(ids) < want or all(key - join > keys.min() for key, h in ranked[:k] if h.kind == "video"):
             break
         want *= 4
     good = [h for key, h in ranked if min_score is None or min(h.score, key) >= min_score]
