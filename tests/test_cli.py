@@ -145,3 +145,8 @@ def test_sigkill_mid_run_leaves_an_index_that_opens_and_a_rerun_completes_it(tmp
     assert np.allclose(vecs_k, vecs_c, atol=1e-5)
     again = vidsearch.Index(killed)
     assert again.search("something red", k=1)[0].source == str(media / "0_short.mp4")
+    assert not any((killed / "thumbs" / "staging").iterdir())  # what the killed run staged is gone
+    from vidsearch.store import thumb_path
+    db = sqlite3.connect(killed / "catalog.sqlite")
+    assert all(thumb_path(killed, fid).is_file() for (fid,) in db.execute("SELECT id FROM frames"))
+    db.close()

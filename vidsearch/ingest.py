@@ -4,8 +4,10 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
+import shutil
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 
 from .embed import Embedder
 from .extract import Candidate, MediaError, MediaInfo, discover, open_media
-from .store import Store
+from .store import Store, staging_dir
 
 LOCK_FILE = "write.lock"
 CHECKPOINT_SECONDS = 300  # save the FAISS cache this often during long runs, so a crash costs little to reopen
@@ -96,9 +98,10 @@ def plan(store: Store, paths: Iterable[str]) -> tuple[list[Candidate], list[str]
     return todo, gone, problems, unchanged
 
 
-def _thumbnail(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
-    return buf.tobytes()
+def _stage_thumbnail(rgb: np.ndarray, staging: Path) -> Path:
+    path = staging / f"{uuid.uuid4().hex}.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    return path
 
 
 class _Stopped(Exception):
@@ -109,10 +112,9 @@ class _Stopped(Exception):
 class _Pending:
     cand: Candidate
     times: list[float] = field(default_factory=list)
-    thumbs: list[bytes] = field(default_factory=list)
+    thumbs: list[Path] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     info: MediaInfo | None = None
-    failed: bool = False
 
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
@@ -128,6 +130,9 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
         report.removed.append(path)
 
     embedder = get_embedder() if todo else None
+    staging = staging_dir(store.root)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
+    staging.mkdir(parents=True)
     out: queue.Queue = queue.Queue(maxsize=max(4 * batch_size, 64))  # bounds memory whatever the video length
     stop = threading.Event()
 
@@ -146,7 +151,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             media = open_media(c.path)
             try:
                 for fr in media.frames(interval):
-                    put(("frame", c, fr.t, embedder.prepare(fr.rgb), _thumbnail(fr.rgb)))
+                    put(("frame", c, fr.t, embedder.prepare(fr.rgb), _stage_thumbnail(fr.rgb, staging)))
                 put(("done", c, media.info))
             finally:
                 media.close()
@@ -206,9 +211,8 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
                 commit_ready()
                 tick(c.path)
             else:
-                failed = pending.pop(c.path, None)
-                if failed:
-                    failed.failed = True
+                for staged in pending.pop(c.path, _Pending(c)).thumbs:
+                    staged.unlink(missing_ok=True)
                 report.skipped.append((c.path, rest[0]))
                 # A changed file that no longer reads must not keep its old frames.
                 store.remove_source(c.path, skipped_reason=rest[0], size=c.size, mtime=c.mtime)

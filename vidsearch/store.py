@@ -66,6 +66,11 @@ def _unblob(blobs: list[bytes]) -> np.ndarray:
     return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs]) if blobs else np.zeros((0, 0), np.float32)
 
 
+def staging_dir(root: Path) -> Path:
+    """Where thumbnails wait, as files, for their source's commit: a long video's stay on disk, not in memory."""
+    return root / THUMBS / "staging"
+
+
 def thumb_path(root: Path, frame_id: int) -> Path:
     return root / THUMBS / str(frame_id // 1000) / f"{frame_id}.jpg"
 
@@ -279,8 +284,9 @@ class Store:
             self._generation = gen
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
-                   width: int, height: int, frames: Sequence[tuple[float, np.ndarray, bytes]]) -> list[int]:
-        """Replace whatever the catalog holds for `path` with these frames (t, vector, thumbnail JPEG), atomically."""
+                   width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]]) -> list[int]:
+        """Replace whatever the catalog holds for `path` with these frames (t, vector, staged thumbnail file),
+        atomically."""
         with self._write() as change:
             _, change["removed"] = self._drop(path)
             cur = self._db.execute(
@@ -288,7 +294,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (path, kind, size, mtime, duration, fps, width, height, len(frames), time.time()))
             ids = []
-            for t, vec, jpeg in frames:
+            for t, vec, staged in frames:
                 fid = self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
                                        (cur.lastrowid, t, vec.astype(np.float32).tobytes())).lastrowid
                 ids.append(fid)
@@ -296,7 +302,7 @@ class Store:
                 # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
                 tp = thumb_path(self.root, fid)
                 tp.parent.mkdir(parents=True, exist_ok=True)
-                tp.write_bytes(jpeg)
+                os.replace(staged, tp)
             self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
             change["added"] = (ids, [f[1] for f in frames])
         return ids
