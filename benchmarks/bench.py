@@ -221,7 +221,7 @@ def fill_catalog(root: Path, model: str, n: int) -> None:
     if Store.exists(root) and Store(root).counts()["frames"] == n:
         return  # built by an earlier run: the catalog is deterministic
     shutil.rmtree(root, ignore_errors=True)
-    store = Store.create(root, model=model, pretrained="", dim=512, interval=1.0)
+    store = Store.create(root, model=model, pretrained="", dim=512, interval=1.0, min_score=0.2)
     db = store._db
     vecs = synthetic(n)
     db.execute("BEGIN")
@@ -239,7 +239,6 @@ def fill_catalog(root: Path, model: str, n: int) -> None:
 def m_search(root: str, queries: int) -> dict:
     """Latency of Index.search (text encode + FAISS + catalog lookup), exact and approximate, and IVF recall@10."""
     from vidsearch import Index
-    from vidsearch.vectors import Vectors
 
     idx = Index(root)
     idx.embedder

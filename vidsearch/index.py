@@ -102,7 +102,8 @@ class Index:
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
-        Costs a model load, then decoding every video once (only every `interval` s is converted and embedded).
+        Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
+        frame every `interval` s is converted and embedded).
         Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
         """
         paths = [os.fspath(p) for p in paths]
@@ -112,8 +113,8 @@ class Index:
             if self._store is None:
                 embedder = self.embedder
                 self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
-                                           dim=embedder.dim, interval=self.interval)
-                self._store.set_meta("min_score", embedder.default_min_score)
+                                           dim=embedder.dim, interval=self.interval,
+                                           min_score=embedder.default_min_score)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress)
         finally:

@@ -99,7 +99,8 @@ class Store:
         self._sample, self._sample_gen = np.zeros((0, self.dim), np.float32), -1
 
     @classmethod
-    def create(cls, root: str | os.PathLike, *, model: str, pretrained: str, dim: int, interval: float) -> "Store":
+    def create(cls, root: str | os.PathLike, *, model: str, pretrained: str, dim: int, interval: float,
+               min_score: float) -> "Store":
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(root / CATALOG, isolation_level=None)
@@ -109,7 +110,7 @@ class Store:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            meta = {"model": model, "pretrained": pretrained, "dim": dim, "interval": interval,
+            meta = {"model": model, "pretrained": pretrained, "dim": dim, "interval": interval, "min_score": min_score,
                     "format_version": FORMAT_VERSION, "created_at": time.time(), "generation": 0}
             for k, v in meta.items():
                 db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
