@@ -160,9 +160,14 @@ def info_cmd(index_dir, as_json) -> None:
 @click.option("--pretrained", default=None, help="For a new index: open_clip pretrained tag.")
 @click.option("--interval", type=float, default=None, help="For a new index: seconds between sampled frames.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.option("--auth", envvar="VIDSEARCH_AUTH", show_envvar=True, default=None, metavar="TOKEN",
+              help="Require this token: open the page once with ?token=TOKEN, or send Authorization: Bearer TOKEN.")
 @click.pass_context
-def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, device) -> None:
+def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, device,
+              auth) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index."""
+    if auth is not None and not auth.strip():
+        fail("--auth needs a non-empty token.")
     if paths:
         ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, model=model, pretrained=pretrained,
                    interval=interval, device=device)
@@ -173,12 +178,12 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
 
     click.echo(f"Loading {idx.model} ...")
     try:
-        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024))
+        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024), auth=auth)
     except (ModelLoadError, StoreError) as e:
         fail(str(e))
     st = idx.stats()
     click.echo(f"Serving {st.sources} sources ({st.frames} frames) from {idx.path}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
     proxies = app.extensions["vidsearch"].proxies
     try:
@@ -193,7 +198,8 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
         # Stopped by a service manager: unwind, so that the `finally` below ends a running ffmpeg too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"Open http://{shown}:{server.effective_port}/ in a browser (Ctrl+C to stop).")
+        hint = " with ?token=TOKEN once" if auth else ""
+        click.echo(f"Open http://{shown}:{server.effective_port}/{hint} in a browser (Ctrl+C to stop).")
         server.run()
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
