@@ -1,11 +1,12 @@
 """Load test of `vidsearch serve`: a bounded burst of mixed requests from several client threads, over loopback.
 
-    python benchmarks/load.py [--threads 8] [--requests 100] [--work DIR]
+    python benchmarks/load.py [--threads 8] [--requests 100] [--auth TOKEN] [--work DIR]
 
 Builds a small library of generated videos and photos, starts `vidsearch serve` on 127.0.0.1 (a free port) with
 the tiny test model, waits for it to answer, then each thread sends its requests in turn: text searches, image
 uploads, thumbnails and ranged media reads. Prints errors (goal 0), p50/p95 latency per kind and overall, and
-the server's RSS before and after the burst. Stops the server at the end.
+the server's RSS before and after the burst. With --auth, the server needs the token (given as VIDSEARCH_AUTH)
+and every request sends it as a Bearer header. Stops the server at the end.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import argparse
 import http.client
 import io
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -68,11 +70,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def start_server(index: Path, library: Path) -> tuple[subprocess.Popen, int]:
+def start_server(index: Path, library: Path, auth: str | None) -> tuple[subprocess.Popen, int]:
     """`vidsearch serve` on port 0; the port is read from the line it prints once it listens."""
     proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", str(library), "--index", str(index),
                              "--model", MODEL, "--host", "127.0.0.1", "--port", "0", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env={**os.environ, "VIDSEARCH_AUTH": auth or ""})
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:  # keeps the pipe drained for the whole run, so that the server never blocks on it
@@ -95,9 +98,12 @@ def start_server(index: Path, library: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("server did not start in time")
 
 
+AUTH_HEADERS: dict[str, str] = {}
+
+
 def get(conn: http.client.HTTPConnection, method: str, url: str, body: bytes | None = None,
         headers: dict | None = None) -> tuple[int, bytes]:
-    conn.request(method, url, body=body, headers=headers or {})
+    conn.request(method, url, body=body, headers={**AUTH_HEADERS, **(headers or {})})
     r = conn.getresponse()
     return r.status, r.read()
 
@@ -136,16 +142,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--requests", type=int, default=100, help="per thread")
+    ap.add_argument("--auth", default=None, help="run the server with this token")
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and index (default: a temp)")
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = opts.work or Path(tmp)
         build_library(work / "library")
         t0 = time.monotonic()
-        proc, port = start_server(work / "index", work / "library")
+        proc, port = start_server(work / "index", work / "library", opts.auth)
         try:
-            print(f"server pid {proc.pid} on 127.0.0.1:{port}, up in {time.monotonic() - t0:.1f} s")
+            print(f"server pid {proc.pid} on 127.0.0.1:{port}, up in {time.monotonic() - t0:.1f} s"
+                  + (" (with --auth)" if opts.auth else ""))
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+            if opts.auth:
+                status = get(conn, "GET", "/api/search?q=x")[0]
+                assert status == 401, f"without the token: HTTP {status}"
+                AUTH_HEADERS["Authorization"] = f"Bearer {opts.auth}"
             hits = []
             for q in ("a red circle", "a blue square", "a green triangle", "a yellow circle"):
                 hits += json.loads(get(conn, "GET", "/api/search?per_video=0&k=50&q=" + quote(q))[1])["hits"]
