@@ -73,7 +73,8 @@ def read_query(default_k: int) -> Query:
         image = state().images.get(values["qimg"])
         qimg, lost = (values["qimg"], False) if image is not None else (None, True)
     like = values.get("like", "").strip()
-    if like and not (like.isascii() and like.isdigit() and int(like) <= MAX_ID):
+    # The length first: int() refuses strings of over 4300 digits with a ValueError.
+    if like and not (like.isascii() and like.isdigit() and len(like) <= 19 and int(like) <= MAX_ID):
         raise BadRequest("like must be a frame id (a whole number).")
     return Query(_text("q"), _text("neg"), image, qimg, lost, int(like) if like else None,
                  _number("w_text", 1.0, 0, MAX_WEIGHT), _number("w_image", 1.0, 0, MAX_WEIGHT),
