@@ -190,3 +190,16 @@ def test_local_dir_without_weights_is_refused(tmp_path, tiny_model):
     with pytest.raises(vidsearch.ModelLoadError, match="no weights file"):
         idx.add([tmp_path / "m"])
     assert not (tmp_path / "index").exists()
+
+
+def test_a_run_killed_while_creating_the_index_leaves_nothing_that_blocks(tmp_path, tiny_model):
+    # What a SIGKILL inside Store.create leaves: the catalog under construction, without its tables.
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    sqlite3.connect(index_dir / "catalog.sqlite.new").execute("PRAGMA journal_mode=WAL").close()
+    idx = vidsearch.Index(index_dir, model=tiny_model)
+    assert not idx.exists
+    segments_video(tmp_path / "m" / "a.mp4", [(2, "circle", "red")])
+    assert idx.add([tmp_path / "m"]).frames_added == 2
+    assert vidsearch.Index(index_dir).stats().frames == 2
+    assert not (index_dir / "catalog.sqlite.new").exists()

@@ -103,10 +103,15 @@ class Store:
                min_score: float) -> "Store":
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(root / CATALOG, isolation_level=None)
+        # Built under another name and renamed into place: a run killed while creating leaves no catalog at all,
+        # rather than a file without tables that could never be opened.
+        tmp = root / (CATALOG + ".new")
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        db = sqlite3.connect(tmp, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
-            db.execute("BEGIN IMMEDIATE")  # schema and meta in one transaction: a half-created index never exists
+            db.execute("BEGIN IMMEDIATE")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -116,7 +121,10 @@ class Store:
                 db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
             db.execute("COMMIT")
         finally:
-            db.close()
+            db.close()  # the last connection to close folds the WAL back into the file
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, root / CATALOG)
         return cls(root)
 
     @staticmethod
