@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from media import segments_video
+from PIL import Image
+
+from media import draw, segments_video
 
 TINY_MODEL = "local-dir:" + str(Path(__file__).parent / "tiny_clip" / "model")
 
@@ -27,3 +29,18 @@ def shapes_video(tmp_path_factory) -> tuple[Path, list[tuple[float, float, str, 
         spans.append((t, t + seconds, shape, colour))
         t += seconds
     return path, spans
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, tiny_model):
+    """A two-source index (a 4 s video and a photo) for tests of the web layer's edges."""
+    import vidsearch
+
+    library = tmp_path_factory.mktemp("small") / "library"
+    library.mkdir()
+    segments_video(library / "clip.mp4", [(2, "circle", "red"), (2, "square", "blue")])
+    Image.fromarray(draw("triangle", "green")).save(library / "green.png")
+    idx = vidsearch.Index(tmp_path_factory.mktemp("small") / "index", model=tiny_model)
+    idx.add([library])
+    yield idx
+    idx.close()

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from media import draw, segments_video
-from PIL import Image
 
-from vidsearch.index import Index
 from vidsearch.web import create_app
 from vidsearch.web.app import AUTH_COOKIE
 
@@ -13,15 +10,8 @@ TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory, tiny_model):
-    library = tmp_path_factory.mktemp("auth") / "library"
-    library.mkdir()
-    segments_video(library / "clip.mp4", [(2, "circle", "red"), (2, "square", "blue")])
-    Image.fromarray(draw("triangle", "green")).save(library / "green.png")
-    idx = Index(tmp_path_factory.mktemp("auth") / "index", model=tiny_model)
-    idx.add([library])
-    yield idx
-    idx.close()
+def index(small_index):
+    return small_index
 
 
 def _app(index, auth):

@@ -7,10 +7,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from media import draw, segments_video
-from PIL import Image
 
-from vidsearch.index import Index
 from vidsearch.web import create_app
 
 PARAMS = ["q", "k", "min_score", "neg", "w_text", "w_image", "w_neg", "like", "per_video", "page", "qimg"]
@@ -25,17 +22,10 @@ params = st.dictionaries(st.sampled_from(PARAMS), value, max_size=len(PARAMS))
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, tiny_model):
-    library = tmp_path_factory.mktemp("fuzz") / "library"
-    library.mkdir()
-    segments_video(library / "clip.mp4", [(2, "circle", "red"), (2, "square", "blue")])
-    Image.fromarray(draw("triangle", "green")).save(library / "green.png")
-    idx = Index(tmp_path_factory.mktemp("fuzz") / "index", model=tiny_model)
-    idx.add([library])
-    app = create_app(idx, max_upload=256 * 1024)
+def client(small_index):
+    app = create_app(small_index, max_upload=256 * 1024)
     yield app.test_client()
     app.extensions["vidsearch"].proxies.close()
-    idx.close()
 
 
 def check(response) -> None:
