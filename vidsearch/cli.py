@@ -55,9 +55,9 @@ def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size)
         nonlocal bar
         if bar is None:
             bar = tqdm(total=p.files_total, unit="file", dynamic_ncols=True, file=sys.stderr)
-        bar.n = p.files_done
         rate = p.frames / p.seconds if p.seconds else 0.0
-        bar.set_postfix_str(f"{p.frames} frames, {rate:.1f} frames/s")
+        bar.set_postfix_str(f"{p.frames} frames, {rate:.1f} frames/s", refresh=False)
+        bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
 
     try:
         report = idx.add(paths, progress=progress)
