@@ -104,6 +104,21 @@ def _stage_thumbnail(rgb: np.ndarray, staging: Path) -> Path:
     return path
 
 
+def commit_source(store: Store, report: Report, cand: Candidate, info: MediaInfo,
+                  frames: list[tuple[float, np.ndarray, Path]]) -> None:
+    """Write one source's frames (t, vector, staged thumbnail) as one transaction, and count it."""
+    store.put_source(cand.path, info.kind, cand.size, cand.mtime, info.duration, info.fps, info.width, info.height,
+                     frames)
+    report.added.append(cand.path)
+    report.frames_added += len(frames)
+
+
+def skip_source(store: Store, report: Report, cand: Candidate, reason: str) -> None:
+    report.skipped.append((cand.path, reason))
+    # A changed file that no longer reads must not keep its old frames.
+    store.remove_source(cand.path, skipped_reason=reason, size=cand.size, mtime=cand.mtime)
+
+
 class _Stopped(Exception):
     pass
 
@@ -181,11 +196,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     def commit_ready() -> None:
         for path, p in list(pending.items()):
             if p.info is not None and len(p.vectors) == len(p.times):
-                i = p.info
-                store.put_source(path, i.kind, p.cand.size, p.cand.mtime, i.duration, i.fps, i.width, i.height,
-                                 list(zip(p.times, p.vectors, p.thumbs)))
-                report.added.append(path)
-                report.frames_added += len(p.times)
+                commit_source(store, report, p.cand, p.info, list(zip(p.times, p.vectors, p.thumbs)))
                 del pending[path]
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidsearch-decode")
@@ -213,9 +224,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             else:
                 for staged in pending.pop(c.path, _Pending(c)).thumbs:
                     staged.unlink(missing_ok=True)
-                report.skipped.append((c.path, rest[0]))
-                # A changed file that no longer reads must not keep its old frames.
-                store.remove_source(c.path, skipped_reason=rest[0], size=c.size, mtime=c.mtime)
+                skip_source(store, report, c, rest[0])
                 files_done += 1
                 tick(c.path)
             if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
