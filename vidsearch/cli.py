@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -10,6 +11,7 @@ import click
 from .embed import ModelLoadError
 from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
+from .ingest_ray import RayFailure, RayMissing
 from .search import PER_VIDEO, QueryError
 from .store import StoreError
 
@@ -35,6 +37,13 @@ def main() -> None:
     """Semantic search over your videos and photos: index them, then search by text or by image."""
 
 
+def _not_a_path(ctx, param, value):
+    # `--ray` takes an optional value, so `--ray PATH` would read PATH as the address.
+    if value and os.path.exists(value):
+        raise click.BadParameter(f"{value!r} is a path; put --ray after the paths, or write --ray=ADDRESS.")
+    return value
+
+
 @main.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @index_option
@@ -43,7 +52,12 @@ def main() -> None:
 @click.option("--pretrained", default=None, help="open_clip pretrained tag (default laion2b_s34b_b79k).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
-def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size) -> None:
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              callback=_not_a_path, help="Decode and embed on Ray workers: a local Ray, or the cluster at ADDRESS "
+              "(after PATHS, or --ray=ADDRESS). Needs pip install 'vidsearch[ray]'.")
+@click.option("--ray-workers", type=click.IntRange(1), default=None,
+              help="Ray worker actors, one model each (default: one per GPU, else one per 2 CPUs).")
+def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size, ray_address, ray_workers) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
@@ -60,9 +74,12 @@ def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
 
     try:
-        report = idx.add(paths, progress=progress)
-    except ModelLoadError as e:
+        report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
+                         ray_workers=ray_workers)
+    except (ModelLoadError, RayMissing) as e:
         fail(str(e))
+    except RayFailure as e:
+        fail(str(e), 1)
     except (RuntimeError, OSError) as e:
         fail(f"the index at {idx.path} could not be written: {e}", 1)
     finally:

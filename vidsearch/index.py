@@ -99,25 +99,39 @@ class Index:
             self._embedder = Embedder(self.model, self.pretrained or None, self.device)
         return self._embedder
 
-    def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None) -> Report:
+    def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
+            ray: bool | str = False, ray_workers: int | None = None) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
         frame every `interval` s is converted and embedded).
         Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
+        `ray=True` (or a Ray address) decodes and embeds on Ray workers instead, `ray_workers` of them (see
+        vidsearch.ingest_ray); this process still writes the index. Raises ImportError when Ray is not installed.
         """
         paths = [os.fspath(p) for p in paths]
+        workers = None
+        if ray:
+            from . import ingest_ray
+
+            workers = ingest_ray.Workers(None if ray is True else ray, self.model, self.pretrained, self.device,
+                                         ray_workers)
         created_dir = not self.path.exists()
         lock = ingest.WriterLock(self.path)
         try:
             if self._store is None:
-                embedder = self.embedder
+                model = workers.start() if workers is not None else self.embedder
                 self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
-                                           dim=embedder.dim, interval=self.interval,
-                                           min_score=embedder.default_min_score)
+                                           dim=model.dim, interval=self.interval,
+                                           min_score=model.default_min_score)
+            if workers is not None:
+                return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
+                                      batch_size=self.batch_size, progress=progress)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress)
         finally:
+            if workers is not None:
+                workers.close()
             lock.release()
             if created_dir and self._store is None:  # failed before anything was written: leave no trace
                 (self.path / ingest.LOCK_FILE).unlink(missing_ok=True)

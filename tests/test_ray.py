@@ -1,0 +1,98 @@
+"""Indexing on Ray (a local Ray started once for the module) gives the index the local path gives."""
+import os
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from media import draw, segments_video
+from vidsearch import Index
+from vidsearch.cli import main
+from vidsearch.store import thumb_path
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    lib = tmp_path_factory.mktemp("ray") / "library"
+    segments_video(lib / "shapes.mp4", [(2, "circle", "red"), (2, "square", "blue"), (1, "triangle", "green")])
+    segments_video(lib / "sub" / "short.mp4", [(1.5, "square", "yellow")], size=(180, 320))  # portrait
+    Image.fromarray(draw("circle", "purple")).save(lib / "purple.png")
+    Image.fromarray(draw("triangle", "orange", background="black")).save(lib / "sub" / "orange.jpg")
+    (lib / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but not a video")
+    return lib
+
+
+def catalog(idx: Index) -> dict:
+    """path -> (kind, width, height, duration, [(t, vector, thumbnail pixels)]), comparable across two indexes."""
+    out = {}
+    for s in idx.sources():
+        ids, times, vecs = idx.store.source_frames(s["id"])
+        thumbs = [np.asarray(Image.open(thumb_path(idx.path, i))) for i in ids]
+        out[s["path"]] = (s["kind"], s["width"], s["height"], s["duration"], list(zip(times, vecs, thumbs)))
+    return out
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for path in a:
+        (*meta_a, frames_a), (*meta_b, frames_b) = a[path], b[path]
+        assert meta_a == meta_b, path
+        assert [t for t, _, _ in frames_a] == [t for t, _, _ in frames_b], path
+        for (_, va, ta), (_, vb, tb) in zip(frames_a, frames_b):
+            np.testing.assert_allclose(va, vb, atol=1e-4)
+            assert ta.shape == tb.shape and np.abs(ta.astype(int) - tb.astype(int)).mean() < 1
+
+
+def test_ray_path_matches_local_path_and_is_incremental(ray_session, library, tmp_path, tiny_model):
+    local = Index(tmp_path / "local", model=tiny_model)
+    local_report = local.add([library])
+    remote = Index(tmp_path / "ray", model=tiny_model)
+    report = remote.add([library], ray=True, ray_workers=2)
+
+    assert sorted(report.added) == sorted(local_report.added) and len(report.added) == 4
+    assert report.frames_added == local_report.frames_added == 5 + 2 + 2
+    assert report.skipped == local_report.skipped == [(str(library / "broken.mp4"), report.skipped[0][1])]
+    assert [dict(r) | {"at": 0} for r in remote.store.skipped()] == [dict(r) | {"at": 0} for r in local.store.skipped()]
+    assert_same(catalog(local), catalog(remote))
+    assert not list((tmp_path / "ray" / "thumbs" / "staging").iterdir())  # every staged thumbnail was committed
+    assert remote.search("a blue square", k=1)[0].source == str(library / "shapes.mp4")
+
+    again = remote.add([library], ray=True)
+    assert (again.added, again.unchanged, len(again.skipped)) == ([], 4, 1)
+
+    new = library / "sub" / "new.png"
+    Image.fromarray(draw("square", "green")).save(new)
+    (library / "purple.png").unlink()
+    res = CliRunner().invoke(main, ["index", str(library), "--index", str(tmp_path / "ray"), "--ray",
+                                    "--ray-workers", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "1 sources indexed (1 frames), 3 unchanged, 1 skipped, 1 removed" in res.output
+    assert f"skipped {library / 'broken.mp4'}: not a readable image or video" in res.output
+    local.add([library])
+    assert_same(catalog(local), catalog(Index(tmp_path / "ray")))
+
+
+def test_without_ray_one_sentence_and_exit_2(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    segments_video(tmp_path / "m" / "a.mp4", [(1, "circle", "red")])
+    res = CliRunner().invoke(main, ["index", str(tmp_path / "m"), "--index", str(tmp_path / "idx"), "--ray"])
+    assert res.exit_code == 2 and not isinstance(res.exception, ImportError)
+    assert res.output == "Error: Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'.\n"
+    assert not (tmp_path / "idx").exists()
+
+
+def test_ray_option_is_not_a_path(tmp_path):
+    os.makedirs(tmp_path / "m")
+    res = CliRunner().invoke(main, ["index", "--ray", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "put --ray after the paths" in res.output

@@ -1,0 +1,235 @@
+"""Indexing on a Ray cluster: worker actors decode and embed, this process stays the single writer of the index.
+
+Each worker actor loads the model once (on a GPU when the cluster has them) and indexes one file at a time,
+streaming back batches of (times, vectors, JPEG thumbnails). The driver plans the run with ingest.plan(), stages
+the thumbnails it receives and commits each source with ingest.commit_source, as the local path does, so a run
+killed at any moment leaves whole sources and a re-run picks up where it stopped. Workers read the media (and a
+local-dir: model) by path: the paths must be the same on every node.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import shutil
+import threading
+import time
+import uuid
+from typing import Callable, Iterable, Iterator
+
+import cv2
+
+from .embed import Embedder, ModelLoadError
+from .extract import Candidate, MediaError, open_media
+from .ingest import CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, plan, skip_source
+from .store import Store, staging_dir
+
+INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
+
+
+class RayMissing(ImportError):
+    """Ray is not installed; str() is the one sentence for the user."""
+
+
+class RayFailure(RuntimeError):
+    """Ray could not be reached, or a worker died; sources committed before stay, a re-run goes on from there."""
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayMissing(INSTALL) from None
+    return ray
+
+
+def _jpeg(rgb) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    return buf.tobytes()
+
+
+class _Worker:
+    """One model on one Ray worker (wrapped with ray.remote at run time: Ray is optional)."""
+
+    def __init__(self, model: str, pretrained: str, device: str):
+        try:
+            self.embedder, self.error = Embedder(model, pretrained or None, device), None
+        except ModelLoadError as e:
+            self.embedder, self.error = None, str(e)
+
+    def ready(self) -> tuple[int, float, str] | str:
+        """(dim, default min score, device), or why the model could not be loaded."""
+        e = self.embedder
+        return self.error or (e.dim, e.default_min_score, e.device)
+
+    def index(self, path: str, interval: float, batch_size: int) -> Iterator[tuple]:
+        """("frames", times, vectors, jpegs) per batch, then ("done", MediaInfo) or ("error", reason)."""
+        times, squares, jpegs = [], [], []
+        try:
+            media = open_media(path)
+            decoded = ((fr.t, self.embedder.prepare(fr.rgb), _jpeg(fr.rgb)) for fr in media.frames(interval))
+            try:
+                with contextlib.closing(_prefetch(decoded, 2 * batch_size)) as frames:
+                    for t, square, jpeg in frames:
+                        times.append(t)
+                        squares.append(square)
+                        jpegs.append(jpeg)
+                        if len(times) == batch_size:
+                            yield "frames", times, self.embedder.encode_prepared(squares), jpegs
+                            times, squares, jpegs = [], [], []
+                if times:
+                    yield "frames", times, self.embedder.encode_prepared(squares), jpegs
+                yield "done", media.info
+            finally:
+                media.close()
+        except MediaError as e:
+            yield "error", str(e)
+        except Exception as e:  # a decoder bug on one file must not end the run
+            yield "error", f"{type(e).__name__}: {e}"
+
+
+def _prefetch(items: Iterator, depth: int) -> Iterator:
+    """Run `items` (decoding) in a thread, `depth` ahead, so the model is not idle while the next frames decode."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as e:  # re-raised in the consumer, where index() turns it into a skip
+            put(e)
+
+    thread = threading.Thread(target=fill, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class Workers:
+    """Model actors on a Ray cluster, started on first use. `address`: None for ray.init() (a running local
+    cluster or a new one), else a Ray address. `count`: one per GPU when the cluster has GPUs, else one per two
+    CPUs, unless given."""
+
+    def __init__(self, address: str | None, model: str, pretrained: str, device: str = "auto",
+                 count: int | None = None):
+        self.ray = require_ray()
+        self.address, self.model, self.pretrained, self.device, self.count = address, model, pretrained, device, count
+        self.actors: list = []
+        self._owns_ray = False
+
+    def start(self) -> "Workers":
+        if self.actors:
+            return self
+        ray = self.ray
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.address, logging_level="WARNING")
+            except Exception as e:
+                where = f"at {self.address}" if self.address else "locally"
+                raise RayFailure(f"could not start or reach Ray {where}: {e}") from None
+            self._owns_ray = True
+        total = ray.cluster_resources()
+        gpus, cpus = total.get("GPU", 0), int(total.get("CPU", 1))
+        n = self.count or int(gpus) or max(1, cpus // 2)
+        node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=1)
+        actor = ray.remote(_Worker).options(num_cpus=max(1, min(node_cpus, cpus // n)), num_gpus=min(1, gpus / n))
+        self.actors = [actor.remote(self.model, self.pretrained, self.device) for _ in range(n)]
+        answers = ray.get([a.ready.remote() for a in self.actors])
+        for a in answers:
+            if isinstance(a, str):
+                raise ModelLoadError(a)
+        self.dim, self.default_min_score, _ = answers[0]
+        self.devices = [a[2] for a in answers]
+        return self
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []
+        if self._owns_ray:
+            self.ray.shutdown()
+            self._owns_ray = False
+
+
+def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], *, interval: float,
+        batch_size: int = 32, progress: Callable[[Progress], None] | None = None) -> Report:
+    """ingest.run on Ray workers. The caller holds the WriterLock; workers start only when there is work."""
+    started = time.monotonic()
+    report = Report()
+    todo, gone, problems, report.unchanged = plan(store, paths)
+    report.skipped.extend(problems)
+    for path in gone:
+        store.remove_source(path)
+        report.removed.append(path)
+    if todo:
+        _index(store, get_workers(), todo, report, interval, batch_size, progress, started)
+    store.save_vectors()
+    report.seconds = time.monotonic() - started
+    store.set_meta("last_run", {"finished_at": time.time(), **report.as_dict()})
+    return report
+
+
+def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report, interval: float,
+           batch_size: int, progress: Callable[[Progress], None] | None, started: float) -> None:
+    ray = workers.ray
+    staging = staging_dir(store.root)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
+    staging.mkdir(parents=True)
+    waiting = list(reversed(todo))
+    running: dict = {}  # generator -> (actor, candidate, [(t, vector, staged thumbnail)])
+    files_done = frames_seen = 0
+    last_checkpoint = time.monotonic()
+
+    def give(actor) -> None:
+        if waiting:
+            c = waiting.pop()
+            running[actor.index.remote(c.path, interval, batch_size)] = (actor, c, [])
+
+    for actor in workers.actors:
+        give(actor)
+    while running:
+        [gen], _ = ray.wait(list(running), num_returns=1)
+        actor, c, frames = running[gen]
+        try:
+            kind, *rest = ray.get(next(gen))
+        except (StopIteration, ray.exceptions.RayError) as e:
+            raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
+        if kind == "frames":
+            for t, vec, jpeg in zip(*rest):
+                staged = staging / f"{uuid.uuid4().hex}.jpg"
+                staged.write_bytes(jpeg)
+                frames.append((t, vec, staged))
+            frames_seen += len(rest[0])
+        else:
+            if kind == "done":
+                commit_source(store, report, c, rest[0], frames)
+            else:
+                for _, _, staged in frames:
+                    staged.unlink(missing_ok=True)
+                skip_source(store, report, c, rest[0])
+            files_done += 1
+            del running[gen]
+            give(actor)
+        if progress:
+            progress(Progress(files_done, len(todo), frames_seen, time.monotonic() - started, c.path))
+        if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
+            store.save_vectors()
+            last_checkpoint = time.monotonic()
