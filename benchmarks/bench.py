@@ -1,6 +1,6 @@
 """vidsearch benchmark: indexing speed, image throughput and search latency, each against a baseline.
 
-    python benchmarks/bench.py [index] [images] [search] [--minutes 5] [--work DIR]
+    python benchmarks/bench.py [index] [images] [search] [ray] [--minutes 5] [--work DIR]
 
 Media are generated with ffmpeg; the model is ViT-B-32 with random weights saved in open_clip's local-dir format
 (the compute of the real weights, loaded through the same path as a user's model). Each measurement runs in a
@@ -152,6 +152,29 @@ def m_naive_images(model: str, folder: str) -> dict:
     return {"seconds": time.perf_counter() - t, "frames": n}
 
 
+def m_ray(model: str, paths: list[str], work: str, batch: int, workers: int) -> dict:
+    """The Ray path on a local Ray: startup (Ray, one model per worker) timed apart from indexing."""
+    import shutil
+
+    import ray
+
+    from vidsearch import ingest_ray
+    from vidsearch.store import Store
+
+    shutil.rmtree(work, ignore_errors=True)
+    t = time.perf_counter()
+    ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    pool = ingest_ray.Workers(None, model, "", "auto", workers).start()
+    startup = time.perf_counter() - t
+    store = Store.create(work, model=model, pretrained="", dim=pool.dim, interval=1.0, min_score=pool.default_min_score)
+    t = time.perf_counter()
+    report = ingest_ray.run(store, pool.start, paths, interval=1.0, batch_size=batch)
+    seconds = time.perf_counter() - t
+    pool.close()
+    ray.shutdown()
+    return {"seconds": seconds, "frames": report.frames_added, "startup": startup}
+
+
 def child(name: str, *args) -> dict:
     """Run one measurement in a fresh process; add its peak RSS."""
     proc = subprocess.run([sys.executable, str(HERE), "_measure", name, json.dumps(args)], capture_output=True,
@@ -187,6 +210,30 @@ def part_index(work: Path, model: str, minutes: float, batch: int) -> None:
           ["what", "frames", "frames/s", "real-time factor", "seconds", "peak RSS MB"], rows)
     speedup = float(rows[3][4]) / float(rows[0][4])
     print(f"pipeline vs naive loop: {speedup:.1f}x faster")
+
+
+def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
+    """The index part's video twice (two hard links: two sources), so that two workers each have a file."""
+    video = make_video(work / f"720p_{minutes:g}min.mp4", int(minutes * 60))
+    lib = work / "ray_library"
+    lib.mkdir(exist_ok=True)
+    for name in ("a.mp4", "b.mp4"):
+        if not (lib / name).exists():
+            os.link(video, lib / name)
+    secs = 2 * minutes * 60
+    rows = []
+    for label, name, args in [
+        ("local pipeline (vidsearch index)", "pipeline", (model, [str(lib)], str(work / "idx_ray"), batch)),
+        ("Ray, 1 worker (2 CPUs)", "ray", (model, [str(lib)], str(work / "idx_ray"), batch, 1)),
+        ("Ray, 2 workers (1 CPU each)", "ray", (model, [str(lib)], str(work / "idx_ray"), batch, 2)),
+    ]:
+        r = child(name, *args)
+        rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{secs / r['seconds']:.1f}x",
+                     f"{r['seconds']:.1f}", f"{r['startup']:.1f}" if "startup" in r else "-",
+                     f"{r['peak_rss_mb']:.0f}"])
+    table(f"Indexing 2 x {minutes:g} min of 720p30 H.264 (the index part's video, two sources), 1 s interval, "
+          f"ViT-B-32, local Ray",
+          ["what", "frames", "frames/s", "real-time factor", "seconds", "startup s", "driver peak RSS MB"], rows)
 
 
 def part_images(work: Path, model: str, batch: int) -> None:
@@ -283,7 +330,7 @@ def part_search(work: Path, model: str, sizes: list[int]) -> None:
 
 
 MEASURES = {"pipeline": m_pipeline, "decode": m_decode, "embed": m_embed, "naive_video": m_naive_video,
-            "naive_images": m_naive_images, "search": m_search}
+            "naive_images": m_naive_images, "search": m_search, "ray": m_ray}
 
 
 def main() -> None:
@@ -293,7 +340,8 @@ def main() -> None:
         print(json.dumps(out))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("parts", nargs="*", default=["index", "images", "search"], choices=["index", "images", "search"])
+    ap.add_argument("parts", nargs="*", default=["index", "images", "search"],
+                    choices=["index", "images", "search", "ray"])
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the generated video")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[10_000, 100_000, 1_000_000],
@@ -310,6 +358,8 @@ def main() -> None:
         part_images(args.work, model, args.batch_size)
     if "search" in args.parts:
         part_search(args.work, model, args.sizes)
+    if "ray" in args.parts:
+        part_ray(args.work, model, args.minutes, args.batch_size)
 
 
 def platform_line() -> str:

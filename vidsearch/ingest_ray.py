@@ -9,8 +9,10 @@ local-dir: model) by path: the paths must be the same on every node.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -43,7 +45,7 @@ def require_ray():
 
 
 def _jpeg(rgb) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     return buf.tobytes()
 
 
@@ -62,7 +64,11 @@ class _Worker:
         return self.error or (e.dim, e.default_min_score, e.device)
 
     def index(self, path: str, interval: float, batch_size: int) -> Iterator[tuple]:
-        """("frames", times, vectors, jpegs) per batch, then ("done", MediaInfo) or ("error", reason)."""
+        """("frames", times, vectors, jpegs) per batch, then ("done", MediaInfo) or ("error", reason); ("missing",
+        host) when this node does not have the path."""
+        if not os.path.exists(path):
+            yield "missing", socket.gethostname()
+            return
         times, squares, jpegs = [], [], []
         try:
             media = open_media(path)
@@ -219,12 +225,15 @@ def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report
                 frames.append((t, vec, staged))
             frames_seen += len(rest[0])
         else:
+            if kind == "missing" and os.path.exists(c.path):
+                raise RayFailure(f"the Ray worker on {rest[0]} cannot see {c.path}: the media must be at the same "
+                                 f"path on every node")
             if kind == "done":
                 commit_source(store, report, c, rest[0], frames)
             else:
                 for _, _, staged in frames:
                     staged.unlink(missing_ok=True)
-                skip_source(store, report, c, rest[0])
+                skip_source(store, report, c, "file not found" if kind == "missing" else rest[0])
             files_done += 1
             del running[gen]
             give(actor)
