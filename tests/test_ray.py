@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from media import draw, segments_video
-from vidsearch import Index
+from vidsearch import Index, ingest_ray
 from vidsearch.cli import main
 from vidsearch.store import thumb_path
 
@@ -81,6 +81,21 @@ def test_ray_path_matches_local_path_and_is_incremental(ray_session, library, tm
     assert f"skipped {library / 'broken.mp4'}: not a readable image or video" in res.output
     local.add([library])
     assert_same(catalog(local), catalog(Index(tmp_path / "ray")))
+
+
+def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, tmp_path, tiny_model, monkeypatch):
+    class Elsewhere(ingest_ray._Worker):  # a worker on a node without the library's mount (no model needed)
+        def __init__(self, *args):
+            self.error, self.embedder = None, type("Model", (), {"dim": 32, "default_min_score": 0.4})
+
+        def index(self, path, interval, batch_size):
+            yield "missing", "node-b"
+
+    monkeypatch.setattr(ingest_ray, "_Worker", Elsewhere)
+    idx = Index(tmp_path / "idx", model=tiny_model)
+    with pytest.raises(ingest_ray.RayFailure, match="the Ray worker on node-b cannot see .*same path on every node"):
+        idx.add([library], ray=True, ray_workers=1)
+    assert (idx.stats().sources, idx.stats().skipped) == (0, 0)  # nothing marked unreadable
 
 
 def test_without_ray_one_sentence_and_exit_2(tmp_path, tiny_model, monkeypatch):

@@ -58,10 +58,9 @@ class _Worker:
         except ModelLoadError as e:
             self.embedder, self.error = None, str(e)
 
-    def ready(self) -> tuple[int, float, str] | str:
-        """(dim, default min score, device), or why the model could not be loaded."""
-        e = self.embedder
-        return self.error or (e.dim, e.default_min_score, e.device)
+    def ready(self) -> tuple[int, float] | str:
+        """(dim, default min score), or why the model could not be loaded."""
+        return self.error or (self.embedder.dim, self.embedder.default_min_score)
 
     def index(self, path: str, interval: float, batch_size: int) -> Iterator[tuple]:
         """("frames", times, vectors, jpegs) per batch, then ("done", MediaInfo) or ("error", reason); ("missing",
@@ -162,8 +161,7 @@ class Workers:
         for a in answers:
             if isinstance(a, str):
                 raise ModelLoadError(a)
-        self.dim, self.default_min_score, _ = answers[0]
-        self.devices = [a[2] for a in answers]
+        self.dim, self.default_min_score = answers[0]
         return self
 
     def close(self) -> None:
