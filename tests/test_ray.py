@@ -98,6 +98,13 @@ def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, 
     assert (idx.stats().sources, idx.stats().skipped) == (0, 0)  # nothing marked unreadable
 
 
+def test_a_model_the_workers_cannot_load_is_a_usage_error(ray_session, library, tmp_path):
+    res = CliRunner().invoke(main, ["index", str(library), "--index", str(tmp_path / "idx"), "--model",
+                                    f"local-dir:{tmp_path}", "--ray", "--ray-workers", "1"])
+    assert res.exit_code == 2 and f"Error: {tmp_path} is not an open_clip model folder" in res.output
+    assert not (tmp_path / "idx").exists()
+
+
 def test_without_ray_one_sentence_and_exit_2(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     segments_video(tmp_path / "m" / "a.mp4", [(1, "circle", "red")])
