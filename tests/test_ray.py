@@ -114,7 +114,9 @@ def test_without_ray_one_sentence_and_exit_2(tmp_path, tiny_model, monkeypatch):
     assert not (tmp_path / "idx").exists()
 
 
-def test_ray_option_is_not_a_path(tmp_path):
+def test_ray_option_is_not_a_path_nor_a_ray_client_address(tmp_path):
     os.makedirs(tmp_path / "m")
     res = CliRunner().invoke(main, ["index", "--ray", str(tmp_path / "m")])
     assert res.exit_code == 2 and "put --ray after the paths" in res.output
+    res = CliRunner().invoke(main, ["index", str(tmp_path / "m"), "--ray=ray://head:10001"])
+    assert res.exit_code == 2 and "Ray Client addresses (ray://) are not supported" in res.output

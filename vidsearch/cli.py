@@ -11,7 +11,7 @@ import click
 from .embed import ModelLoadError
 from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
-from .ingest_ray import RayFailure, RayMissing
+from .ingest_ray import RayFailure, RayMissing, check_address
 from .search import PER_VIDEO, QueryError
 from .store import StoreError
 
@@ -37,10 +37,14 @@ def main() -> None:
     """Semantic search over your videos and photos: index them, then search by text or by image."""
 
 
-def _not_a_path(ctx, param, value):
+def _ray_address(ctx, param, value):
     # `--ray` takes an optional value, so `--ray PATH` would read PATH as the address.
     if value and os.path.exists(value):
         raise click.BadParameter(f"{value!r} is a path; put --ray after the paths, or write --ray=ADDRESS.")
+    try:
+        check_address(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
     return value
 
 
@@ -53,7 +57,7 @@ def _not_a_path(ctx, param, value):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
-              callback=_not_a_path, help="Decode and embed on Ray workers: a local Ray, or the cluster at ADDRESS "
+              callback=_ray_address, help="Decode and embed on Ray workers: a local Ray, or the cluster at ADDRESS "
               "(after PATHS, or --ray=ADDRESS). Needs pip install 'vidsearch[ray]'.")
 @click.option("--ray-workers", type=click.IntRange(1), default=None,
               help="Ray worker actors, one model each (default: one per GPU, else one per 2 CPUs).")

@@ -44,6 +44,13 @@ def require_ray():
     return ray
 
 
+def check_address(address: str | None) -> None:
+    """Refuse Ray Client addresses: results stream back through Ray generators, which Ray Client does not carry."""
+    if address and address.startswith("ray://"):
+        raise ValueError("Ray Client addresses (ray://) are not supported: run vidsearch on a node of the cluster "
+                         "and give the cluster's address (HOST:6379, or auto).")
+
+
 def _jpeg(rgb) -> bytes:
     _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     return buf.tobytes()
@@ -135,6 +142,7 @@ class Workers:
 
     def __init__(self, address: str | None, model: str, pretrained: str, device: str = "auto",
                  count: int | None = None):
+        check_address(address)
         self.ray = require_ray()
         self.address, self.model, self.pretrained, self.device, self.count = address, model, pretrained, device, count
         self.actors: list = []
