@@ -11,6 +11,7 @@ import click
 from .embed import ModelLoadError
 from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
+from .ingest import DECODE_TIMEOUT
 from .ingest_ray import RayFailure, RayMissing, check_address
 from .search import PER_VIDEO, QueryError
 from .store import StoreError
@@ -61,12 +62,15 @@ def _ray_address(ctx, param, value):
               "(after PATHS, or --ray=ADDRESS). Needs pip install 'vidsearch[ray]'.")
 @click.option("--ray-workers", type=click.IntRange(1), default=None,
               help="Ray worker actors, one model each (default: one per GPU, else one per 2 CPUs).")
-def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size, ray_address, ray_workers) -> None:
+@click.option("--decode-timeout", type=click.FloatRange(min=0, min_open=True), default=DECODE_TIMEOUT,
+              show_default=True, metavar="SECONDS", help="Skip a file whose decoding yields no frame for this long.")
+def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size, ray_address, ray_workers,
+              decode_timeout) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
     idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, device=device,
-                     batch_size=batch_size)
+                     batch_size=batch_size, decode_timeout=decode_timeout)
     bar = None
 
     def progress(p) -> None:
@@ -82,7 +86,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size,
                          ray_workers=ray_workers)
     except (ModelLoadError, RayMissing) as e:
         fail(str(e))
-    except RayFailure as e:
+    except (RayFailure, StoreError) as e:  # StoreError: the index could not be written (a full disk)
         fail(str(e), 1)
     except (RuntimeError, OSError) as e:
         fail(f"the index at {idx.path} could not be written: {e}", 1)

@@ -57,10 +57,13 @@ class Index:
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,
                  pretrained: str | None = None, interval: float | None = None, device: str = "auto",
-                 batch_size: int = 32):
+                 batch_size: int = 32, decode_timeout: float = ingest.DECODE_TIMEOUT):
+        if decode_timeout <= 0:
+            raise ValueError("The decode timeout must be a positive number of seconds.")
         self.path = Path(path if path is not None else default_index_dir()).absolute()
         self.device = device
         self.batch_size = batch_size
+        self.decode_timeout = decode_timeout
         self._embedder: Embedder | None = None
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
@@ -128,7 +131,7 @@ class Index:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
                                       batch_size=self.batch_size, progress=progress)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
-                              batch_size=self.batch_size, progress=progress)
+                              batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout)
         finally:
             if workers is not None:
                 workers.close()

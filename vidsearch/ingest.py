@@ -1,6 +1,7 @@
 """Indexing runs: discover files, decide what is new, decode and embed in a pipeline, commit source by source."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import queue
@@ -8,7 +9,6 @@ import shutil
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -18,11 +18,15 @@ import numpy as np
 
 from .embed import Embedder
 from .extract import Candidate, MediaError, MediaInfo, discover, open_media
-from .store import Store, staging_dir
+from .store import Store, WriteError, staging_dir
 
 LOCK_FILE = "write.lock"
 CHECKPOINT_SECONDS = 300  # save the FAISS cache this often during long runs, so a crash costs little to reopen
 THUMB_QUALITY = 85
+# A file whose decoder goes this long without a frame is skipped: a native decoder that hangs cannot be stopped
+# in its thread, so the thread is left behind and the run goes on with a fresh one. Generous, because a slow
+# decoder is not a hung one: at a 1 s interval even 4K HEVC on a laptop CPU yields a frame every second or two.
+DECODE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -98,10 +102,28 @@ def plan(store: Store, paths: Iterable[str]) -> tuple[list[Candidate], list[str]
     return todo, gone, problems, unchanged
 
 
-def _stage_thumbnail(rgb: np.ndarray, staging: Path) -> Path:
+def _stage_thumbnail(rgb: np.ndarray, staging: Path, root: Path) -> Path:
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    if not ok:
+        raise MediaError("a frame could not be encoded as a JPEG thumbnail")
     path = staging / f"{uuid.uuid4().hex}.jpg"
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    try:
+        path.write_bytes(jpeg.tobytes())  # raises on a full disk, where cv2.imwrite would only return False
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        raise WriteError(root, e) from e
     return path
+
+
+def _vanished(c: Candidate) -> str | None:
+    """Why the file can no longer be indexed as planned, if it was deleted or changed since it was found."""
+    try:
+        st = os.stat(c.path)
+    except FileNotFoundError:
+        return "the file was deleted while it was being indexed"
+    if (st.st_size, st.st_mtime) != (c.size, c.mtime):
+        return "the file changed while it was being indexed (the next run takes it again)"
+    return None
 
 
 def commit_source(store: Store, report: Report, cand: Candidate, info: MediaInfo,
@@ -124,6 +146,16 @@ class _Stopped(Exception):
 
 
 @dataclass
+class _Decoder:
+    """A decode thread as the consumer sees it, to tell a stalled decoder from a busy one."""
+
+    thread: threading.Thread | None = None
+    cand: Candidate | None = None
+    busy_since: float | None = None  # when it went back to decoding; None while it waits for the queue or is idle
+    abandoned: bool = False
+
+
+@dataclass
 class _Pending:
     cand: Candidate
     times: list[float] = field(default_factory=list)
@@ -133,9 +165,12 @@ class _Pending:
 
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
-        batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2) -> Report:
+        batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
+        decode_timeout: float = DECODE_TIMEOUT) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
-    (and so loaded) when there is something to embed."""
+    (and so loaded) when there is something to embed. A file whose decoding yields no frame for `decode_timeout`
+    seconds is skipped. Raises store.WriteError if the index cannot be written (a full disk); the sources
+    committed until then stay."""
     started = time.monotonic()
     report = Report()
     todo, gone, problems, report.unchanged = plan(store, paths)
@@ -147,35 +182,75 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     embedder = get_embedder() if todo else None
     staging = staging_dir(store.root)
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise WriteError(store.root, e) from e
     out: queue.Queue = queue.Queue(maxsize=max(4 * batch_size, 64))  # bounds memory whatever the video length
     stop = threading.Event()
+    jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()
+    for c in todo:
+        jobs.put(c)
+    handoff = threading.Lock()  # a decoder takes its next file and the consumer abandons it, never both at once
+    decoders: list[_Decoder] = []
 
-    def put(item) -> None:
+    def put(item, d: _Decoder) -> None:
+        d.busy_since = None  # waiting for the consumer is not a stall
         while True:
-            if stop.is_set():
+            if stop.is_set() or d.abandoned:
                 raise _Stopped
             try:
                 out.put(item, timeout=0.2)
-                return
+                break
             except queue.Full:
                 pass
+        d.busy_since = time.monotonic()
 
-    def produce(c: Candidate) -> None:
+    def produce(c: Candidate, d: _Decoder) -> None:
         try:
             media = open_media(c.path)
             try:
                 for fr in media.frames(interval):
-                    put(("frame", c, fr.t, embedder.prepare(fr.rgb), _stage_thumbnail(fr.rgb, staging)))
-                put(("done", c, media.info))
+                    thumb = _stage_thumbnail(fr.rgb, staging, store.root)
+                    try:
+                        put(("frame", c, fr.t, embedder.prepare(fr.rgb), thumb), d)
+                    except _Stopped:
+                        thumb.unlink(missing_ok=True)
+                        raise
+                info = media.info
             finally:
                 media.close()
-        except _Stopped:
-            pass
+            gone = _vanished(c)
+            put(("done", c, info) if gone is None else ("error", c, gone), d)
+        except WriteError as e:
+            put(("fatal", c, e), d)
         except MediaError as e:
-            put(("error", c, str(e)))
+            put(("error", c, _vanished(c) or str(e)), d)
+        except _Stopped:
+            raise
         except Exception as e:  # a decoder bug on one file must not end the run
-            put(("error", c, f"{type(e).__name__}: {e}"))
+            put(("error", c, _vanished(c) or f"{type(e).__name__}: {e}"), d)
+
+    def decode(d: _Decoder) -> None:
+        with contextlib.suppress(_Stopped):
+            while True:
+                with handoff:
+                    if stop.is_set() or d.abandoned:
+                        return
+                    try:
+                        d.cand = jobs.get_nowait()
+                    except queue.Empty:
+                        d.busy_since = None
+                        return
+                    d.busy_since = time.monotonic()
+                produce(d.cand, d)
+
+    def start_decoder() -> None:
+        d = _Decoder()
+        # A daemon thread: one stuck in a hung decoder must not keep the process from exiting.
+        d.thread = threading.Thread(target=decode, args=(d,), name="vidsearch-decode", daemon=True)
+        decoders.append(d)
+        d.thread.start()
 
     pending: dict[str, _Pending] = {}
     batch: list[tuple[_Pending, np.ndarray]] = []
@@ -199,12 +274,46 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
                 commit_source(store, report, p.cand, p.info, list(zip(p.times, p.vectors, p.thumbs)))
                 del pending[path]
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidsearch-decode")
+    settled: set[str] = set()  # files committed, skipped or given up: later messages about them are stale
+    given_up: set[str] = set()
+
+    def skip(c: Candidate, reason: str) -> None:
+        nonlocal files_done
+        for staged in pending.pop(c.path, _Pending(c)).thumbs:
+            staged.unlink(missing_ok=True)
+        skip_source(store, report, c, reason)
+        settled.add(c.path)
+        files_done += 1
+        tick(c.path)
+
+    def give_up_stalled() -> None:
+        now = time.monotonic()
+        for d in list(decoders):
+            with handoff:
+                since = d.busy_since
+                if since is None or now - since < decode_timeout:
+                    continue
+                d.abandoned = True
+            decoders.remove(d)
+            if d.cand.path not in settled:
+                given_up.add(d.cand.path)
+                skip(d.cand, f"decoding stalled for {decode_timeout:g} s (no frame came)")
+            start_decoder()
+
     try:
-        for c in todo:
-            pool.submit(produce, c)
+        for _ in range(min(workers, len(todo))):
+            start_decoder()
         while files_done < len(todo):
-            kind, c, *rest = out.get()
+            try:
+                kind, c, *rest = out.get(timeout=min(1.0, decode_timeout / 4))
+            except queue.Empty:
+                give_up_stalled()
+                continue
+            give_up_stalled()
+            if c.path in given_up:
+                if kind == "frame":
+                    rest[-1].unlink(missing_ok=True)
+                continue
             if kind == "frame":
                 p = pending.setdefault(c.path, _Pending(c))
                 t, square, thumb = rest
@@ -218,15 +327,14 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
                     tick(c.path)
             elif kind == "done":
                 pending.setdefault(c.path, _Pending(c)).info = rest[0]
+                settled.add(c.path)
                 files_done += 1
                 commit_ready()
                 tick(c.path)
+            elif kind == "error":
+                skip(c, rest[0])
             else:
-                for staged in pending.pop(c.path, _Pending(c)).thumbs:
-                    staged.unlink(missing_ok=True)
-                skip_source(store, report, c, rest[0])
-                files_done += 1
-                tick(c.path)
+                raise rest[0]  # the index could not be written: stop the run
             if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
                 store.save_vectors()
                 last_checkpoint = time.monotonic()
@@ -234,7 +342,11 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
         commit_ready()
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for d in decoders:  # each stops at its next frame; one that hangs is left after decode_timeout
+            d.thread.join(timeout=decode_timeout)
+        with contextlib.suppress(OSError):  # thumbnails of sources never committed
+            for f in staging.iterdir():
+                f.unlink(missing_ok=True)
     store.save_vectors()
     report.seconds = time.monotonic() - started
     store.set_meta("last_run", {"finished_at": time.time(), **report.as_dict()})

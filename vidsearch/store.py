@@ -9,6 +9,7 @@ makes that difference exact.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -62,6 +63,18 @@ class StoreError(Exception):
     """A problem with the index folder itself; str() is the message for the user."""
 
 
+class WriteError(StoreError):
+    """The index folder could not be written (most often: the disk is full). Whole sources committed before stay."""
+
+    def __init__(self, root: Path, cause: BaseException):
+        text = str(cause)
+        full = getattr(cause, "errno", None) == errno.ENOSPC or "disk is full" in text or "No space left" in text
+        reason = "the disk is full" if full else (getattr(cause, "strerror", None) or text.strip()
+                                                  or type(cause).__name__)
+        super().__init__(f"The index at {root} could not be written ({reason}); it keeps every source indexed "
+                         "before, and running the same command again once that is fixed carries on from there.")
+
+
 def _unblob(blobs: list[bytes]) -> np.ndarray:
     return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs]) if blobs else np.zeros((0, 0), np.float32)
 
@@ -106,24 +119,31 @@ class Store:
         # Built under another name and renamed into place: a run killed while creating leaves no catalog at all,
         # rather than a file without tables that could never be opened.
         tmp = root / (CATALOG + ".new")
-        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+        leftovers = (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm"))
+        for leftover in leftovers:
             leftover.unlink(missing_ok=True)
-        db = sqlite3.connect(tmp, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
-            db.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            meta = {"model": model, "pretrained": pretrained, "dim": dim, "interval": interval, "min_score": min_score,
-                    "format_version": FORMAT_VERSION, "created_at": time.time(), "generation": 0}
-            for k, v in meta.items():
-                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
-            db.execute("COMMIT")
-        finally:
-            db.close()  # the last connection to close folds the WAL back into the file
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
+                db.execute("BEGIN IMMEDIATE")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                meta = {"model": model, "pretrained": pretrained, "dim": dim, "interval": interval,
+                        "min_score": min_score, "format_version": FORMAT_VERSION, "created_at": time.time(),
+                        "generation": 0}
+                for k, v in meta.items():
+                    db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
+                db.execute("COMMIT")
+            finally:
+                db.close()  # the last connection to close folds the WAL back into the file
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except (sqlite3.Error, OSError) as e:
+            for leftover in leftovers:
+                leftover.unlink(missing_ok=True)
+            raise WriteError(root, e) from e
         os.replace(tmp, root / CATALOG)
         return cls(root)
 
@@ -206,7 +226,13 @@ class Store:
             return self._sample
 
     def size_on_disk(self) -> int:
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+        total = 0
+        # A writer renames and removes thumbnails meanwhile: what vanishes mid-walk is not counted, not an error.
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.stat(os.path.join(folder, name)).st_size
+        return total
 
     # -- vectors ---------------------------------------------------------------------------------------------
 
@@ -216,7 +242,7 @@ class Store:
             vectors = self._synced_vectors()
             if vectors.ntotal == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            return vectors.search(queries, min(k, vectors.ntotal))
+            return vectors.search(queries, min(k, vectors.ntotal), read=self.frame_vectors)  # re-ranks if compressed
 
     @property
     def approximate(self) -> bool:
@@ -235,7 +261,10 @@ class Store:
         stamp = self._file_stamp()
         if self._vectors is None or stamp != self._vectors_file:
             # First use, or the writer saved a newer file (perhaps of another kind): start from it.
-            self._vectors = Vectors.load(self.root / VECTORS) if stamp else Vectors.empty(self.dim)
+            try:
+                self._vectors = Vectors.load(self.root / VECTORS) if stamp else Vectors.empty(self.dim)
+            except RuntimeError:  # cut short (a full disk can cost FAISS the file's tail): the catalog rebuilds it
+                self._vectors = Vectors.empty(self.dim)
             self._vectors_file = stamp
             self._generation = -1
         if self.generation() == self._generation:
@@ -259,10 +288,14 @@ class Store:
         return self._vectors
 
     def save_vectors(self) -> None:
-        """Write the FAISS file (exact or IVF, as the size calls for) atomically."""
+        """Write the FAISS file (exact, IVF or IVF-PQ, as the size calls for) atomically."""
         with self._lock:
-            self._vectors = self._synced_vectors().tuned()
-            self._vectors.save(self.root / VECTORS)
+            self._vectors = self._synced_vectors().tuned(read=self.frame_vectors)
+            try:
+                self._vectors.save(self.root / VECTORS)
+            except (RuntimeError, OSError) as e:  # FAISS reports a failed write as a RuntimeError
+                (self.root / (VECTORS + ".tmp")).unlink(missing_ok=True)  # Vectors.save's temporary file
+                raise WriteError(self.root, e) from e
             self._vectors_file = self._file_stamp()
 
     # -- writing (one writer at a time: see ingest.WriterLock) ------------------------------------------------
@@ -270,18 +303,26 @@ class Store:
     @contextlib.contextmanager
     def _write(self):
         """One write transaction that bumps the generation; yields a dict in which the body records the frame ids
-        it removed ("removed") and the (ids, vectors) it added ("added"), applied to FAISS after the commit."""
+        it removed ("removed"), the (ids, vectors) it added ("added"), applied to FAISS after the commit, and the
+        thumbnails it put in place ("thumbs"), removed again if the transaction fails. A failed write (a full
+        disk) raises WriteError and leaves the catalog as it was."""
         with self._lock:
             self._synced_vectors()
-            change: dict = {"removed": [], "added": ([], [])}
-            self._db.execute("BEGIN IMMEDIATE")
+            change: dict = {"removed": [], "added": ([], []), "thumbs": []}
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield change
                 self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
                 gen = int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as e:
+                if self._db.in_transaction:  # SQLite may have rolled back itself (SQLITE_FULL)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                for tp in change["thumbs"]:
+                    tp.unlink(missing_ok=True)
+                if isinstance(e, (sqlite3.Error, OSError)):
+                    raise WriteError(self.root, e) from e
                 raise
             self._vectors.remove(change["removed"])
             for fid in change["removed"]:
@@ -312,6 +353,7 @@ class Store:
                 tp = thumb_path(self.root, fid)
                 tp.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, tp)
+                change["thumbs"].append(tp)
             self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
             change["added"] = (ids, [f[1] for f in frames])
         return ids
@@ -337,7 +379,10 @@ class Store:
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            try:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            except sqlite3.Error as e:
+                raise WriteError(self.root, e) from e
             self.meta[key] = value
 
     def close(self) -> None:
