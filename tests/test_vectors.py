@@ -1,7 +1,10 @@
-"""The FAISS side: exact below the size limit, IVF above it, ids kept through adds, removals and reloads."""
+"""The FAISS side: exact below the size limit, IVF above it, IVF-PQ past the next, ids kept through adds, removals
+and reloads."""
 import numpy as np
+import pytest
 
 from vidsearch import vectors
+from vidsearch.store import Store
 from vidsearch.vectors import Vectors
 
 
@@ -44,3 +47,81 @@ def test_switches_to_ivf_past_the_limit_and_keeps_ids(tmp_path, monkeypatch):
     assert back.tuned() is back  # not grown enough to retrain
     back.remove(ids[:2500])
     assert not back.tuned().approximate  # shrunk under the limit: exact again
+
+
+def compressing(monkeypatch):
+    """Limits small enough for seconds: exact to 1,000 frames, IVF to 2,000, IVF-PQ above (8 bytes a frame)."""
+    monkeypatch.setattr(vectors, "EXACT_LIMIT", 1000)
+    monkeypatch.setattr(vectors, "COMPRESS_LIMIT", 2000)
+    monkeypatch.setattr(vectors, "PQ_BYTES", 8)
+
+
+def test_compresses_past_the_limit_and_reranks_with_exact_vectors(tmp_path, monkeypatch):
+    compressing(monkeypatch)
+    x = clustered(6000)
+    ids = np.arange(6000, dtype=np.int64) * 7 + 5
+    catalog = dict(zip(ids.tolist(), x))  # what Store.frame_vectors reads from disk
+
+    def read(want):
+        return {i: catalog[i] for i in want if i in catalog}
+
+    v = Vectors.empty(32)
+    v.add(ids[:1500], x[:1500])
+    v = v.tuned(read)
+    assert v.kind == "ivf"
+    v.add(ids[1500:], x[1500:])
+    pq = v.tuned(read)
+    assert pq.kind == "ivfpq" and pq.approximate and pq.ntotal == 6000
+    assert np.array_equal(np.sort(pq.ids()), ids)
+    assert pq.index.code_size == 8
+
+    exact = Vectors.empty(32)
+    exact.add(ids, x)
+    q = clustered(100, seed=1)
+    _, want = exact.search(q, 10)
+    scores, got = pq.search(q, 10, read=read)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got)]) >= 0.9
+    assert np.allclose(scores[0], [catalog[i] @ q[0] for i in got[0]], atol=1e-6)  # re-ranked: exact cosines
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+    pq.remove(ids[:10])
+    assert pq.ntotal == 5990 and ids[0] not in set(pq.ids())
+    pq.save(tmp_path / "v.faiss")
+    back = Vectors.load(tmp_path / "v.faiss")
+    assert back.kind == "ivfpq" and back.index.nprobe == vectors.nprobe_for(back.index.nlist)
+    assert back.index.use_precomputed_table == -1  # no nlist × 256 × M table in RAM
+    assert np.array_equal(np.sort(back.ids()), np.sort(pq.ids()))
+    assert back.search(x[50:51], 1, read=read)[1][0][0] == ids[50]
+    back.add(ids[:10], x[:10])  # removed sources come back without a rebuild
+    assert back.search(x[3:4], 1, read=read)[1][0][0] == ids[3]
+    del catalog[int(ids[3])]  # gone from the catalog before FAISS caught up: never returned
+    assert ids[3] not in back.search(x[3:4], 5, read=read)[1][0]
+
+    assert back.tuned(read) is back  # not grown enough to retrain
+    back.remove(ids[:4500])
+    with pytest.raises(ValueError):
+        back.tuned()  # its codes are lossy: only the catalog's vectors rebuild it
+    assert back.tuned(read).kind == "ivf"  # shrunk under the limit
+
+
+def test_store_search_reranks_from_the_catalog(tmp_path, monkeypatch):
+    compressing(monkeypatch)
+    x = clustered(3000)
+    store = Store.create(tmp_path / "idx", model="m", pretrained="", dim=32, interval=1.0, min_score=0.2)
+    for s in range(3):
+        frames = []
+        for i in range(1000):
+            staged = tmp_path / f"{s}-{i}.jpg"
+            staged.touch()
+            frames.append((float(i), x[s * 1000 + i], staged))
+        store.put_source(f"/v{s}.mp4", "video", 0, 0, 1000, 30, 64, 64, frames)
+    store.save_vectors()
+
+    reader = Store(tmp_path / "idx")  # another process: loads the compressed file the writer saved
+    scores, ids = reader.search(x[:20], 10)
+    assert reader._synced_vectors().kind == "ivfpq"
+    vecs = reader.frame_vectors(ids[0].tolist())
+    assert np.allclose(scores[0], [vecs[i] @ x[0] for i in ids[0]], atol=1e-6)
+    assert all(i + 1 in row for i, row in enumerate(ids))  # each frame finds itself (ids start at 1)
+    store.remove_source("/v0.mp4")
+    assert reader.search(x[:1], 10)[1][0].min() > 1000  # the reader syncs removals by id

@@ -1,20 +1,32 @@
-"""The FAISS index behind the store: exact search while that is fast, an IVF index above that.
+"""The FAISS index behind the store: exact search while that is fast, IVF above that, compressed IVF-PQ when the
+float vectors would no longer fit comfortably in RAM.
 
-Either way FAISS holds the catalog's frame ids itself, so adding and removing sources never needs a rebuild; the
-IVF index is retrained only when the library has grown well past what it was trained on.
+Either way FAISS holds the catalog's frame ids itself, so adding and removing sources never needs a rebuild; an IVF
+index is retrained only when the library has grown well past what it was trained on. The compressed kind keeps
+PQ_BYTES a frame in RAM and ranks its candidates again by their exact vectors, read from the catalog on disk.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import faiss
 import numpy as np
 
 # Above this many frames, exact search stops meeting its latency goal on a laptop CPU (benchmarks/bench.py search).
 EXACT_LIMIT = 200_000
+# Above this many frames, IVF's float vectors (2 KB a frame at 512-d) would take over 2 GB of RAM: compress
+# (benchmarks/scale.py: same recall@10, a thirtieth of the memory).
+COMPRESS_LIMIT = 1_000_000
 RETRAIN_GROWTH = 4  # retrain IVF when the index has grown this many times past its training size
 TRAIN_PER_LIST = 40  # k-means sample per inverted list: enough for stable centroids, bounded training time
+PQ_BYTES = 64  # code bytes per frame: one byte per 8 dimensions at 512-d (benchmarks/scale.py)
+RERANK = 10  # a compressed index ranks RERANK × k candidates by their exact vectors
+CHUNK = 10_000  # vectors read from the catalog at a time while rebuilding
+
+# The exact vectors of frame ids (the catalog's: Store.frame_vectors); ids no longer there are left out.
+Reader = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
 
 
 class Vectors:
@@ -28,15 +40,22 @@ class Vectors:
 
     @classmethod
     def load(cls, path: Path) -> "Vectors":
-        index = faiss.read_index(str(path))
+        index = faiss.read_index(str(path), faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE)
         if isinstance(index, faiss.IndexIVF):
-            index.nprobe = nprobe_for(index.nlist)  # not saved in the file
+            _tune(index)  # not saved in the file
             return cls(index, trained_on=index.ntotal)
         return cls(index)
 
     @property
+    def kind(self) -> str:
+        """"exact", "ivf" or "ivfpq"."""
+        if isinstance(self.index, faiss.IndexIVFPQ):
+            return "ivfpq"
+        return "ivf" if isinstance(self.index, faiss.IndexIVF) else "exact"
+
+    @property
     def approximate(self) -> bool:
-        return isinstance(self.index, faiss.IndexIVF)
+        return self.kind != "exact"
 
     @property
     def ntotal(self) -> int:
@@ -60,8 +79,24 @@ class Vectors:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, np.int64))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    def search(self, queries: np.ndarray, k: int, read: Reader | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest, -1 ids where there are fewer. With `read`, a compressed index ranks
+        RERANK × k candidates by their exact vectors, so its scores and order are exact among them."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.kind != "ivfpq" or read is None:
+            return self.index.search(queries, k)
+        _, cand = self.index.search(queries, min(RERANK * k, self.ntotal))
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        for row, (q, c) in enumerate(zip(queries, cand)):
+            got = read(c[c >= 0].tolist())
+            if not got:
+                continue
+            have = np.fromiter(got.keys(), np.int64, len(got))
+            s = np.stack(list(got.values())) @ q
+            best = np.argsort(-s, kind="stable")[:k]
+            scores[row, :len(best)], ids[row, :len(best)] = s[best], have[best]
+        return scores, ids
 
     def save(self, path: Path) -> None:
         """Atomically: readers see the old file or the new one, never a part."""
@@ -71,38 +106,62 @@ class Vectors:
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
-    def tuned(self) -> "Vectors":
-        """This index, or a rebuilt one of the kind its size calls for (exact below EXACT_LIMIT, else IVF)."""
-        n = self.ntotal
-        if n <= EXACT_LIMIT:
-            return self if not self.approximate else self._rebuild_flat()
-        if self.approximate and n <= RETRAIN_GROWTH * self.trained_on:
+    def tuned(self, read: Reader | None = None) -> "Vectors":
+        """This index, or a rebuilt one of the kind its size calls for: exact up to EXACT_LIMIT frames, IVF up to
+        COMPRESS_LIMIT, IVF-PQ above. A rebuild takes the exact vectors from `read` (needed once compressed)."""
+        want = kind_for(self.ntotal)
+        if want == self.kind and (want == "exact" or self.ntotal <= RETRAIN_GROWTH * self.trained_on):
             return self
-        return self._rebuild_ivf()
+        if read is None:
+            if self.kind == "ivfpq":
+                raise ValueError("A compressed index is rebuilt from the exact vectors: pass read=.")
+            read = self._reconstruct
+        return Vectors.build(want, self.index.d, self.ids(), read)
 
-    def _all(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = self.ids()
-        if self.approximate:
-            return ids, np.stack([self.index.reconstruct(int(i)) for i in ids])
-        return ids, self.index.index.reconstruct_n(0, self.ntotal)  # flat: in id_map order
-
-    def _rebuild_flat(self) -> "Vectors":
-        ids, vecs = self._all()
-        out = Vectors.empty(self.index.d)
-        out.add(ids, vecs)
+    @classmethod
+    def build(cls, kind: str, dim: int, ids: np.ndarray, read: Reader) -> "Vectors":
+        """A new index of this kind over these ids, reading their vectors CHUNK at a time: an IVF-PQ build holds
+        only its training sample and codes in RAM."""
+        ids = np.sort(ids)  # in id order: the catalog reads its rows in order
+        if kind == "exact":
+            out = cls.empty(dim)
+        else:
+            nlist = int(4 * np.sqrt(len(ids)))
+            if kind == "ivf":
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+                index.set_direct_map_type(faiss.DirectMap.Hashtable)  # frame ids are sparse; reconstruct needs it
+            else:
+                index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, PQ_BYTES, 8, faiss.METRIC_INNER_PRODUCT)
+            _tune(index)
+            sample = np.sort(np.random.default_rng(0).choice(ids, min(len(ids), TRAIN_PER_LIST * nlist),
+                                                             replace=False))
+            index.train(np.concatenate([v for _, v in _chunks(sample, read)]))
+            out = cls(index, trained_on=len(ids))
+        for chunk_ids, vecs in _chunks(ids, read):
+            out.add(chunk_ids, vecs)
         return out
 
-    def _rebuild_ivf(self) -> "Vectors":
-        ids, vecs = self._all()
-        n, d = vecs.shape
-        nlist = int(4 * np.sqrt(n))
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = np.random.default_rng(0).choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False)
-        ivf.train(vecs[np.sort(sample)])
-        ivf.nprobe = nprobe_for(nlist)
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # frame ids are sparse; reconstruct and remove need it
-        ivf.add_with_ids(vecs, ids)
-        return Vectors(ivf, trained_on=n)
+    def _reconstruct(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        return {int(i): self.index.reconstruct(int(i)) for i in ids}  # by id: IDMap2 and the IVF hashtable map them
+
+
+def _chunks(ids: np.ndarray, read: Reader):
+    """(ids, exact vectors) CHUNK at a time, leaving out ids that `read` no longer has."""
+    for start in range(0, len(ids), CHUNK):
+        got = read(ids[start:start + CHUNK].tolist())
+        if got:
+            yield np.fromiter(got.keys(), np.int64, len(got)), np.stack(list(got.values()))
+
+
+def kind_for(n: int) -> str:
+    return "exact" if n <= EXACT_LIMIT else "ivf" if n <= COMPRESS_LIMIT else "ivfpq"
+
+
+def _tune(index: faiss.IndexIVF) -> None:
+    index.nprobe = nprobe_for(index.nlist)
+    if isinstance(index, faiss.IndexIVFPQ):
+        # Per-list distance tables are cheap to compute per query; precomputed ones cost nlist × 256 × M floats.
+        index.use_precomputed_table = -1
 
 
 def nprobe_for(nlist: int) -> int:
