@@ -123,5 +123,9 @@ def test_store_search_reranks_from_the_catalog(tmp_path, monkeypatch):
     vecs = reader.frame_vectors(ids[0].tolist())
     assert np.allclose(scores[0], [vecs[i] @ x[0] for i in ids[0]], atol=1e-6)
     assert all(i + 1 in row for i, row in enumerate(ids))  # each frame finds itself (ids start at 1)
+    (tmp_path / "idx" / "vectors.faiss").rename(tmp_path / "saved.faiss")
+    fresh = Store(tmp_path / "idx")  # no file to start from: built compressed from the catalog, not exact first
+    assert fresh.search(x[1000:1001], 1)[1][0][0] == 1001 and fresh._synced_vectors().kind == "ivfpq"
+    (tmp_path / "saved.faiss").rename(tmp_path / "idx" / "vectors.faiss")
     store.remove_source("/v0.mp4")
     assert reader.search(x[:1], 10)[1][0].min() > 1000  # the reader syncs removals by id

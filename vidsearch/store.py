@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vectors import Vectors
+from .vectors import Vectors, kind_for
 
 FORMAT_VERSION = 1
 CATALOG = "catalog.sqlite"
@@ -277,6 +277,9 @@ class Store:
             want = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
             self._vectors.remove(np.setdiff1d(have, want, assume_unique=True))
             missing = np.setdiff1d(want, have, assume_unique=True)
+            if not len(have) and kind_for(len(want)) == "ivfpq":
+                # No usable file: build the compressed index straight away rather than hold every float in RAM.
+                self._vectors, missing = Vectors.build("ivfpq", self.dim, want, self.frame_vectors), missing[:0]
             for start in range(0, len(missing), 10000):
                 chunk = missing[start:start + 10000].tolist()
                 rows = self._db.execute("SELECT id, vector FROM frames WHERE id IN (%s)" % ",".join("?" * len(chunk)),
