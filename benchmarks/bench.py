@@ -170,9 +170,12 @@ def m_ray(model: str, paths: list[str], work: str, batch: int, workers: int) -> 
     t = time.perf_counter()
     report = ingest_ray.run(store, pool.start, paths, interval=1.0, batch_size=batch)
     seconds = time.perf_counter() - t
+    pids = ray.get([a.__ray_call__.remote(lambda self: os.getpid()) for a in pool.actors])
+    status = "\n".join(Path(f"/proc/{pid}/status").read_text() for pid in pids)
+    workers_mb = sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
     pool.close()
     ray.shutdown()
-    return {"seconds": seconds, "frames": report.frames_added, "startup": startup}
+    return {"seconds": seconds, "frames": report.frames_added, "startup": startup, "workers_mb": workers_mb}
 
 
 def child(name: str, *args) -> dict:
@@ -215,7 +218,7 @@ def part_index(work: Path, model: str, minutes: float, batch: int) -> None:
 def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
     """The index part's video twice (two hard links: two sources), so that two workers each have a file."""
     video = make_video(work / f"720p_{minutes:g}min.mp4", int(minutes * 60))
-    lib = work / "ray_library"
+    lib = work / f"ray_library_{minutes:g}min"
     lib.mkdir(exist_ok=True)
     for name in ("a.mp4", "b.mp4"):
         if not (lib / name).exists():
@@ -230,10 +233,11 @@ def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
         r = child(name, *args)
         rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{secs / r['seconds']:.1f}x",
                      f"{r['seconds']:.1f}", f"{r['startup']:.1f}" if "startup" in r else "-",
-                     f"{r['peak_rss_mb']:.0f}"])
+                     f"{r['peak_rss_mb']:.0f}", f"{r['workers_mb']:.0f}" if "workers_mb" in r else "-"])
     table(f"Indexing 2 x {minutes:g} min of 720p30 H.264 (the index part's video, two sources), 1 s interval, "
           f"ViT-B-32, local Ray",
-          ["what", "frames", "frames/s", "real-time factor", "seconds", "startup s", "driver peak RSS MB"], rows)
+          ["what", "frames", "frames/s", "real-time factor", "seconds", "startup s", "peak RSS MB",
+           "workers' peak RSS MB"], rows)
 
 
 def part_images(work: Path, model: str, batch: int) -> None:
