@@ -61,6 +61,9 @@ def test_rotation_metadata_is_applied(tmp_path):
     info, frames = sample(rotated)
     assert frames[0].rgb.shape[:2] == (320, 180)  # portrait, as a player shows it
     assert (info.width, info.height) == (180, 320)
+    upright = sample(plain)[1][0].rgb
+    assert np.abs(frames[0].rgb.astype(int) - np.rot90(upright, 1)).mean() < 2  # turned 90° anticlockwise
+    assert np.abs(frames[0].rgb.astype(int) - np.rot90(upright, 3)).mean() > 10
 
 
 def test_image_modes_become_rgb(tmp_path):

@@ -6,16 +6,16 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
+import av
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-# OpenCV's own logger repeats, as warnings, failures that vidsearch reports itself with the path.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
 # Open every frame at most this big: thumbnails (320 px) and the model input (224 px for ViT-B-32) need no
 # more, and small frames keep the decode→embed queue light.
 MAX_SIDE = 320
+# Packets held while looking for the next keyframe: 20 s at 30 fps; past that the group is decoded as it comes.
+MAX_GROUP = 600
 
 
 UNREADABLE = "not a readable image or video (unknown format, or the file is damaged)"
@@ -97,47 +97,104 @@ class _Image:
 
 
 class _Video:
-    def __init__(self, path: str, cap: cv2.VideoCapture):
+    """A video read with PyAV (FFmpeg), decoding only what the sampled frames need.
+
+    Packets are read one group of pictures (keyframe to keyframe) at a time. A group that holds no mark is
+    never decoded, and decoding stops at the last mark inside a group. Frames are converted only at
+    marks, scaled down in the same FFmpeg pass.
+    """
+
+    def __init__(self, path: str, container):
         self.path = path
-        self._cap = cap
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        self.info = MediaInfo(
-            "video",
-            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            fps if math.isfinite(fps) and fps > 0 else 0.0,
-        )
+        self._container = container
+        self._stream = container.streams.video[0]
+        ctx = self._stream.codec_context
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        self.info = MediaInfo("video", ctx.width, ctx.height, fps if math.isfinite(fps) and fps > 0 else 0.0)
 
     def frames(self, interval: float) -> Iterator[Frame]:
-        """One frame every `interval` seconds: the first frame whose presentation time reaches each mark.
-
-        Times are the decoder's PTS (exact for variable-frame-rate video). Frames between marks are only
-        grabbed, never converted, which is most of the saving over reading every frame.
-        """
-        cap = self._cap
+        stream = self._stream
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base or 0) or 1 / 90000
+        start = stream.start_time or 0
         eps = 1e-3
-        next_t = 0.0
-        last_t = None
-        while cap.grab():
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            last_t = t
-            if t + eps < next_t:
-                continue
-            ok, bgr = cap.retrieve()
-            if not ok or bgr is None:
-                continue
-            if next_t == 0.0:  # first frame: its size is what a viewer sees, rotation metadata applied
-                self.info.height, self.info.width = bgr.shape[:2]
-            small = shrink(bgr)
-            yield Frame(max(t, 0.0), cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-            next_t = (math.floor((t + eps) / interval) + 1) * interval
-        if last_t is None:
-            raise MediaError(UNREADABLE)
         frame_dur = 1.0 / self.info.fps if self.info.fps else 0.0
-        self.info.duration = max(last_t, 0.0) + frame_dur
+        state = {"next": 0.0, "n": 0, "end": 0.0}
+
+        def take(frames) -> Iterator[Frame]:
+            for fr in frames:
+                if fr.pts is None:
+                    continue
+                t = max((fr.pts - start) * tb, 0.0)
+                if t + eps < state["next"]:
+                    continue
+                rgb = self._to_rgb(fr)
+                if state["n"] == 0:  # its size is what a viewer sees, rotation applied
+                    self.info.height, self.info.width = _display_size(fr)
+                state["n"] += 1
+                yield Frame(t, rgb)
+                state["next"] = (math.floor((t + eps) / interval) + 1) * interval
+
+        def decode(packets, until: float | None) -> Iterator[Frame]:
+            """Decode `packets` in order, stopping once every mark before `until` (seconds) has its frame."""
+            for p in packets:
+                if until is not None and state["next"] >= until:
+                    return
+                try:
+                    frames = stream.codec_context.decode(p)
+                except av.FFmpegError:
+                    continue  # a damaged packet: the frames around it still count
+                yield from take(frames)
+
+        group: list = []
+        try:
+            for p in self._container.demux(stream):
+                when = p.pts if p.pts is not None else p.dts
+                if when is not None:  # the duration comes from the packets: the last frames may never be decoded
+                    state["end"] = max(state["end"], (when - start) * tb + (p.duration * tb if p.duration else frame_dur))
+                if p.size == 0:
+                    continue
+                if p.is_keyframe and group and when is not None:
+                    yield from decode(group, (when - start) * tb)
+                    group = []
+                elif len(group) >= MAX_GROUP:  # a stream with few keyframes: bound what waits in memory
+                    yield from decode(group, None)
+                    group = []
+                group.append(p)
+        except av.FFmpegError:
+            pass  # a truncated or damaged file: keep what was read before the damage
+        yield from decode(group, None)
+        try:
+            yield from take(stream.codec_context.decode(None))
+        except av.FFmpegError:
+            pass
+        if state["n"] == 0:
+            raise MediaError(UNREADABLE)
+        self.info.duration = state["end"]
+
+    @staticmethod
+    def _to_rgb(fr) -> np.ndarray:
+        # Scaled and converted in one FFmpeg pass, straight to the small size.
+        h, w = fr.height, fr.width
+        scale = min(1.0, MAX_SIDE / max(h, w))
+        rgb = fr.to_ndarray(format="rgb24", width=max(1, round(w * scale)), height=max(1, round(h * scale)),
+                            interpolation="AREA")
+        turns = round(_rotation(fr) / 90) % 4
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def close(self) -> None:
-        self._cap.release()
+        self._container.close()
+
+
+def _rotation(fr) -> float:
+    """Degrees counter-clockwise that the display matrix turns the picture by (0 when there is none)."""
+    return float(getattr(fr, "rotation", 0) or 0)
+
+
+def _display_size(fr) -> tuple[int, int]:
+    h, w = fr.height, fr.width
+    return (w, h) if round(_rotation(fr) / 90) % 2 else (h, w)
 
 
 def open_media(path: str) -> _Image | _Video:
@@ -154,8 +211,11 @@ def open_media(path: str) -> _Image | _Video:
         im = None
     if im is not None:
         return _Image(path, im)
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap.release()
-        raise MediaError(UNREADABLE)
-    return _Video(path, cap)
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except av.FFmpegError:
+        raise MediaError(UNREADABLE) from None
+    if not container.streams.video:
+        container.close()
+        raise MediaError("no video stream (an audio file?)")
+    return _Video(path, container)
