@@ -12,13 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 from media import segments_video
 
 import vidsearch
-from vidsearch import ingest, vectors
+from vidsearch import ingest, store, vectors
 from vidsearch.cli import main
 from vidsearch.store import StoreError
 
@@ -408,4 +409,62 @@ def test_files_deleted_or_changed_during_a_run_are_skipped_with_a_reason(tmp_pat
     assert again.added == [str(lib / "changed.mp4")] and not again.skipped
     assert [s["path"] for s in idx.sources()] == [str(lib / "changed.mp4"), str(lib / "fine.mp4")]
     assert idx.stats().skipped == 0
+    idx.close()
+
+
+def test_opening_on_a_full_disk_is_one_sentence(indexed, monkeypatch):
+    # The first connection to a closed catalog creates its shared-memory file, which SQLite cannot do on a full disk.
+    index_dir, _ = indexed
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(store.sqlite3, "connect", refuse)
+    monkeypatch.setattr(store.shutil, "disk_usage", lambda path: SimpleNamespace(free=0))
+    res = CliRunner().invoke(main, ["search", "a red circle", "--index", str(index_dir)], catch_exceptions=False)
+    assert res.exit_code == 1
+    assert res.output.startswith(f"Error: The index at {index_dir} could not be opened (the disk is full);")
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_file_stuck_opening_blocks_later_opens_which_are_left_for_the_next_run(tmp_path, tiny_model, monkeypatch):
+    # OpenCV opens videos under one process-wide lock, so one file stuck opening makes every later open hang too.
+    lib = tmp_path / "lib"
+    for name, colour in [("a_stuck", "red"), ("b_stuck", "green"), ("c_fine", "blue"), ("d_fine", "yellow")]:
+        segments_video(lib / f"{name}.mp4", [(2, "circle", colour)])
+    release = threading.Event()
+    real_plan, real_open = ingest.plan, ingest.open_media
+
+    def plan(store, paths):  # the stuck files first, so that the fine ones come after the lock is taken
+        todo, *rest = real_plan(store, paths)
+        return sorted(todo, key=lambda c: c.path), *rest
+
+    opencv = threading.Lock()
+
+    def open_media(path):
+        with opencv:
+            if os.path.basename(path).endswith("_stuck.mp4"):
+                release.wait()
+            return real_open(path)
+    monkeypatch.setattr(ingest, "plan", plan)
+    monkeypatch.setattr(ingest, "open_media", open_media)
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model, decode_timeout=0.5)
+    try:
+        report = within(60, lambda: idx.add([lib]))
+    finally:
+        release.set()
+    reasons = dict(report.skipped)
+    assert sorted(reasons) == [str(lib / n) for n in ["a_stuck.mp4", "b_stuck.mp4", "c_fine.mp4", "d_fine.mp4"]]
+    assert not report.added
+    (culprit,) = [p for p, r in reasons.items() if r == STALLED]
+    assert culprit in (str(lib / "a_stuck.mp4"), str(lib / "b_stuck.mp4"))
+    behind = {f"decoding stalled behind {culprit}, which is stuck; tried again next run",
+              f"not tried: decoding is blocked behind {culprit}, which is stuck; tried again next run"}
+    assert all(r in behind for p, r in reasons.items() if p != culprit), reasons
+    # Only the stuck file is remembered as unreadable; the next run indexes the rest.
+    assert [r["path"] for r in idx.store.skipped()] == [culprit]
+    monkeypatch.undo()
+    again = idx.add([lib])
+    assert sorted(again.added) == sorted({str(p) for p in lib.iterdir()} - {culprit})
+    assert again.skipped == [(culprit, STALLED)]
+    wait_until(lambda: not decode_threads())
     idx.close()

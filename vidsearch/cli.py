@@ -14,7 +14,7 @@ from .index import Index, IndexMismatch, default_index_dir
 from .ingest import DECODE_TIMEOUT
 from .ingest_ray import RayFailure, RayMissing, check_address
 from .search import PER_VIDEO, QueryError
-from .store import StoreError
+from .store import StoreError, WriteError
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
                             help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")
@@ -28,6 +28,8 @@ def fail(message: str, code: int = 2) -> None:
 def open_index(index_dir, **kwargs) -> Index:
     try:
         return Index(index_dir or default_index_dir(), **kwargs)
+    except WriteError as e:  # a full disk: not a usage problem
+        fail(str(e), 1)
     except (IndexMismatch, StoreError, ValueError) as e:
         fail(str(e))
 

@@ -52,7 +52,8 @@ class Index:
     `add` and `remove` take a lock so that one process writes at a time.
 
     `model`, `pretrained` and `interval` apply when the index is created; an existing index keeps its own, and
-    asking for different ones raises IndexMismatch.
+    asking for different ones raises IndexMismatch. `add` skips a file whose decoding yields no frame for
+    `decode_timeout` seconds, and raises store.WriteError (a StoreError) when the folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,

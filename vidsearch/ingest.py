@@ -152,6 +152,7 @@ class _Decoder:
     thread: threading.Thread | None = None
     cand: Candidate | None = None
     busy_since: float | None = None  # when it went back to decoding; None while it waits for the queue or is idle
+    opening: bool = False  # inside open_media, rather than reading frames
     abandoned: bool = False
 
 
@@ -208,7 +209,9 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
 
     def produce(c: Candidate, d: _Decoder) -> None:
         try:
+            d.opening = True
             media = open_media(c.path)
+            d.opening = False
             try:
                 for fr in media.frames(interval):
                     thumb = _stage_thumbnail(fr.rgb, staging, store.root)
@@ -277,28 +280,52 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     settled: set[str] = set()  # files committed, skipped or given up: later messages about them are stale
     given_up: set[str] = set()
 
-    def skip(c: Candidate, reason: str) -> None:
+    def skip(c: Candidate, reason: str, remember: bool = True) -> None:
         nonlocal files_done
         for staged in pending.pop(c.path, _Pending(c)).thumbs:
             staged.unlink(missing_ok=True)
-        skip_source(store, report, c, reason)
+        if remember:
+            skip_source(store, report, c, reason)
+        else:
+            report.skipped.append((c.path, reason))
         settled.add(c.path)
         files_done += 1
         tick(c.path)
+
+    stuck: list[_Decoder] = []
 
     def give_up_stalled() -> None:
         now = time.monotonic()
         for d in list(decoders):
             with handoff:
-                since = d.busy_since
+                since, opening = d.busy_since, d.opening
                 if since is None or now - since < decode_timeout:
                     continue
                 d.abandoned = True
             decoders.remove(d)
+            # OpenCV opens videos under one process-wide lock (reading frames takes none): a decoder stuck opening
+            # a file blocks every later open, so a stall in opening while another decoder is stuck opening is that
+            # one's doing. The stuck file is remembered as unreadable; the files blocked behind it, and those not
+            # started, are left for the next run.
+            blockers = [x.cand.path for x in stuck if opening and x.opening and x.thread.is_alive()]
+            culprit = blockers[0] if blockers else None
+            stuck.append(d)
             if d.cand.path not in settled:
                 given_up.add(d.cand.path)
-                skip(d.cand, f"decoding stalled for {decode_timeout:g} s (no frame came)")
-            start_decoder()
+                if culprit is None:
+                    skip(d.cand, f"decoding stalled for {decode_timeout:g} s (no frame came)")
+                else:
+                    skip(d.cand, f"decoding stalled behind {culprit}, which is stuck; tried again next run", False)
+            if culprit is None:
+                start_decoder()
+                continue
+            while True:
+                try:
+                    c = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                skip(c, f"not tried: decoding is blocked behind {culprit}, which is stuck; tried again next run",
+                     False)
 
     try:
         for _ in range(min(workers, len(todo))):

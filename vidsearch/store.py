@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -66,12 +67,15 @@ class StoreError(Exception):
 class WriteError(StoreError):
     """The index folder could not be written (most often: the disk is full). Whole sources committed before stay."""
 
-    def __init__(self, root: Path, cause: BaseException):
+    def __init__(self, root: Path, cause: BaseException, doing: str = "written"):
         text = str(cause)
         full = getattr(cause, "errno", None) == errno.ENOSPC or "disk is full" in text or "No space left" in text
+        if not full:  # SQLite reports a shared-memory file it cannot extend as a "disk I/O error"
+            with contextlib.suppress(OSError):
+                full = shutil.disk_usage(root).free < 1 << 20
         reason = "the disk is full" if full else (getattr(cause, "strerror", None) or text.strip()
                                                   or type(cause).__name__)
-        super().__init__(f"The index at {root} could not be written ({reason}); it keeps every source indexed "
+        super().__init__(f"The index at {root} could not be {doing} ({reason}); it keeps every source indexed "
                          "before, and running the same command again once that is fixed carries on from there.")
 
 
@@ -97,11 +101,17 @@ class Store:
         if not db.is_file():
             raise StoreError(f"No vidsearch index at {self.root} (run `vidsearch index PATH` first).")
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self.meta = self.read_meta()
+        try:
+            self._db = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self.meta = self.read_meta()
+        except sqlite3.Error as e:
+            with contextlib.suppress(AttributeError):
+                self._db.close()
+            # The first connection must create the catalog's shared-memory file, which a full disk refuses.
+            raise WriteError(self.root, e, "opened") from e
         if int(self.meta.get("format_version", 0)) != FORMAT_VERSION:
             raise StoreError(f"The index at {self.root} has format {self.meta.get('format_version')}; "
                               f"this vidsearch reads format {FORMAT_VERSION}. Re-index into a new folder.")
