@@ -84,17 +84,18 @@ def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size,
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
 
     try:
-        report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
-                         ray_workers=ray_workers)
+        try:
+            report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
+                             ray_workers=ray_workers)
+        finally:  # before any error, so that it is not printed into the bar's line
+            if bar is not None:
+                bar.close()
     except (ModelLoadError, RayMissing) as e:
         fail(str(e))
     except (RayFailure, StoreError) as e:  # StoreError: the index could not be written (a full disk)
         fail(str(e), 1)
     except (RuntimeError, OSError) as e:
         fail(f"the index at {idx.path} could not be written: {e}", 1)
-    finally:
-        if bar is not None:
-            bar.close()
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
     for path in report.removed:
