@@ -15,20 +15,24 @@ def test_trimmed_text_encoding_equals_open_clips(tiny_model):
     assert np.allclose(e.encode_text(["a red circle"])[0], reference[0], atol=1e-5)  # alone: a shorter cut
 
 
-def test_image_tower_runs_on_onnx_runtime_with_the_same_vectors(tiny_model, tmp_path, monkeypatch):
+def test_both_towers_run_on_onnx_runtime_with_the_same_vectors(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    squares = [np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8) for i in range(5)]
     fast, slow = Embedder(tiny_model), Embedder(tiny_model, backend="torch")
-    squares = [fast.prepare(s) for s in squares]
+    squares = [fast.prepare(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8)) for i in range(5)]
+    texts = ["a red circle", "something blue on a white background", ""]
     assert np.abs(fast.encode_prepared(squares) - slow.encode_prepared(squares)).max() < 1e-4
-    assert fast._onnx and slow._onnx is False
-    [cached] = onnx_cache_dir().glob("*.onnx")
-    stamp = cached.stat().st_mtime_ns
+    for n in (1, 3):  # one text, and several of different lengths
+        assert np.abs(fast.encode_text(texts[:n]) - slow.encode_text(texts[:n])).max() < 1e-4
+    assert fast._sessions["image"] is not None and fast._sessions["text"] is not None and not slow._sessions
+    cached = sorted(onnx_cache_dir().glob("*.onnx"))
+    assert [p.name.split("-")[0] for p in cached] == ["image", "text"]
+    stamps = [p.stat().st_mtime_ns for p in cached]
     again = Embedder(tiny_model)
     again.encode_prepared(squares[:1])
-    assert again._onnx and cached.stat().st_mtime_ns == stamp  # the export is reused, not redone
+    again.encode_text(["a green triangle"])
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # the exports are reused, not redone
 
-    cached.write_bytes(b"not an onnx file")  # a damaged cache is exported again, not trusted and not fatal
+    cached[0].write_bytes(b"not an onnx file")  # a damaged cache is exported again, not trusted and not fatal
     healed = Embedder(tiny_model)
     assert np.abs(healed.encode_prepared(squares) - slow.encode_prepared(squares)).max() < 1e-4
-    assert healed._onnx and cached.stat().st_size > 1000
+    assert healed._sessions["image"] is not None and cached[0].stat().st_size > 1000

@@ -110,8 +110,8 @@ class Embedder:
 
     def __init__(self, model: str | None = None, pretrained: str | None = None, device: str = "auto",
                  backend: str = "auto"):
-        """`backend`: "auto" runs the image tower with ONNX Runtime on a CPU (faster, same vectors within 1e-4)
-        and with PyTorch elsewhere; "torch" always uses PyTorch."""
+        """`backend`: "auto" runs both towers with ONNX Runtime on a CPU (faster, same vectors within 1e-4) and
+        with PyTorch elsewhere; "torch" always uses PyTorch."""
         import open_clip
         import torch
 
@@ -153,10 +153,21 @@ class Embedder:
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_lock = threading.Lock()
-        self._onnx = None if backend == "auto" and self.device == "cpu" else False  # None: not tried yet
-        self._onnx_lock = threading.Lock()
+        self._use_onnx = backend == "auto" and self.device == "cpu"
+        self._sessions: dict = {}  # "image"/"text" → an ONNX Runtime session, or None where PyTorch runs it
+        self._session_lock = threading.Lock()
         with torch.inference_mode():
-            self.dim = int(self.encode_text(["a"]).shape[1])
+            self.dim = int(_encode_text(self.model, self.tokenizer(["a"]).to(self.device)).shape[1])
+
+    def _session(self, part: str):
+        """The ONNX Runtime session for one tower, built on first use (so searching by text never pays for the
+        image tower's), or None."""
+        if not self._use_onnx:
+            return None
+        with self._session_lock:
+            if part not in self._sessions:
+                self._sessions[part] = _onnx_session(self, part)
+            return self._sessions[part]
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """RGB uint8 frame → the model's square input (still uint8; cheap, run it in decode threads)."""
@@ -166,12 +177,9 @@ class Embedder:
         import torch
 
         batch = to_tensor_batch(squares, self.mean, self.std).to(self.device, self.dtype)
-        if self._onnx is None:
-            with self._onnx_lock:
-                if self._onnx is None:  # built on first use: searching by text never pays for it
-                    self._onnx = _onnx_image_tower(self) or False
-        if self._onnx:
-            return _normalise(torch.from_numpy(self._onnx.run(None, {"pixels": batch.numpy()})[0]))
+        session = self._session("image")
+        if session is not None:
+            return _normalise(torch.from_numpy(session.run(None, {"input": batch.numpy()})[0]))
         with torch.inference_mode():
             feats = self.model.encode_image(batch)
         return _normalise(feats)
@@ -186,9 +194,13 @@ class Embedder:
         with self._text_lock:  # the web server's threads share one cache
             todo = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
             if todo:
-                tokens = self.tokenizer(todo).to(self.device)
-                with torch.inference_mode():
-                    feats = _normalise(_encode_text(self.model, tokens))
+                tokens = _trim(self.model, self.tokenizer(todo).to(self.device))
+                session = self._session("text")
+                if session is not None:
+                    feats = _normalise(torch.from_numpy(session.run(None, {"input": tokens.numpy()})[0]))
+                else:
+                    with torch.inference_mode():
+                        feats = _normalise(_text_tower(self.model)(tokens))
                 self._text_cache.update(zip(todo, feats))
             for text in texts:
                 self._text_cache.move_to_end(text)
@@ -202,12 +214,12 @@ def onnx_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidsearch" / "onnx"
 
 
-def _onnx_image_tower(e: Embedder):
-    """An ONNX Runtime session for e's image tower, or None where that cannot be had (then PyTorch runs it).
+def _onnx_session(e: Embedder, part: str):
+    """An ONNX Runtime session for e's image or text tower, or None where that cannot be had.
 
-    On this project's 2-core benchmark CPU ONNX Runtime runs ViT-B-32's image tower about 1.3x faster than
-    PyTorch (benchmarks/bench.py). The export takes seconds, so it is cached per model and library versions;
-    a session is only used if it reproduces PyTorch's vectors.
+    On this project's 2-core benchmark CPU, ONNX Runtime runs ViT-B-32's image tower about 1.3x faster than
+    PyTorch and a short text several times faster (benchmarks/bench.py). The export takes seconds, so it is cached
+    per model and library versions; a session is used only if it reproduces PyTorch's vectors.
     """
     try:
         import onnxruntime as ort
@@ -220,21 +232,32 @@ def _onnx_image_tower(e: Embedder):
     if name.startswith(LOCAL_DIR):
         files = sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in Path(name[len(LOCAL_DIR):]).glob(pat))
         weights = ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    key = "|".join([name, e.pretrained, weights, str(e.size), open_clip.__version__, torch.__version__])
-    path = onnx_cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
-    probe = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, e.size, e.size), dtype=np.float32))
+    key = "|".join([part, name, e.pretrained, weights, str(e.size), open_clip.__version__, torch.__version__])
+    path = onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
+    if part == "image":
+        module = e.model.visual
+        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, e.size, e.size), np.float32))]
+        axes = {0: "n"}
+    else:
+        module = _text_tower(e.model)
+        # Two lengths: the exported graph must take any text length, not only the one it was traced with.
+        probes = [_trim(e.model, e.tokenizer(t)) for t in (["a photo of a dog", "x"], ["a red car parked by a lake"])]
+        axes = {0: "n", 1: "tokens"}
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3
     for attempt in range(2):  # a cached file that does not load (damaged, other ORT version) is exported again
         try:
             if not path.is_file():
-                _export_image_tower(e.model.visual, probe[:1], path)
+                _export(module, probes[0], axes, path)
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            with torch.inference_mode():
-                want = _normalise(e.model.encode_image(probe))
-            got = _normalise(torch.from_numpy(session.run(None, {"pixels": probe.numpy()})[0]))
-            return session if np.abs(got - want).max() <= 1e-4 else None
+            for probe in probes:
+                with torch.inference_mode():
+                    want = _normalise(module(probe))
+                got = _normalise(torch.from_numpy(session.run(None, {"input": probe.numpy()})[0]))
+                if np.abs(got - want).max() > 1e-4:
+                    return None
+            return session
         except Exception:  # an architecture the exporter cannot handle, a read-only cache: PyTorch does the work
             if attempt == 0 and path.is_file():
                 path.unlink(missing_ok=True)
@@ -242,41 +265,67 @@ def _onnx_image_tower(e: Embedder):
             return None
 
 
-def _export_image_tower(visual, example, path: Path) -> None:
+def _export(module, example, axes: dict, path: Path) -> None:
+    """Export with torch.export (dynamo): the older tracer bakes the traced text length into the attention."""
     import torch
 
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode():
+    dims = {i: torch.export.Dim(name, min=2, max=77) if name == "tokens" else torch.export.Dim(name)
+            for i, name in axes.items()}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(visual, (example,), buf, dynamo=False, input_names=["pixels"], output_names=["features"],
-                          dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}}, opset_version=17)
+        program = torch.onnx.export(module, (example,), dynamo=True, input_names=["input"], output_names=["output"],
+                                    dynamic_shapes=(dims,), optimize=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
+    program.save(str(tmp))
     os.replace(tmp, path)  # atomic: two runs exporting at once both end with a whole file
 
 
-def _encode_text(model, tokens):
-    """model.encode_text, without the padding when that cannot change the result.
+def _trimmable(model) -> bool:
+    import open_clip
+
+    return type(model) is open_clip.CLIP and model.text_pool_type == "argmax" and model.attn_mask is not None
+
+
+def _trim(model, tokens):
+    """Tokens without the padding after the longest text's end, where that cannot change the result.
 
     Standard CLIP text towers are causal and read the end-of-text token (the largest id, hence argmax pooling), so
-    the padding after it is dead weight: cutting the 77-token context at the longest text makes a short query about
-    2.5x cheaper on CPU, to within float rounding (tests/test_embed.py). Other towers run as open_clip has them.
+    the padding after it is dead weight: cutting the 77-token context there makes a short query about 2.5x cheaper
+    on CPU, to within float rounding (tests/test_embed.py). Other towers get the whole context.
     """
-    import open_clip
-    import torch
-    from open_clip.transformer import text_global_pool
+    return tokens[:, :int(tokens.argmax(dim=-1).max()) + 1] if _trimmable(model) else tokens
 
-    if type(model) is not open_clip.CLIP or model.text_pool_type != "argmax" or model.attn_mask is None:
-        return model.encode_text(tokens)
-    n = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :n]
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
-    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
-    x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
-    proj = model.text_projection
-    return x if proj is None else proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+def _encode_text(model, tokens):
+    return _text_tower(model)(_trim(model, tokens))
+
+
+def _text_tower(model):
+    """A module computing model.encode_text for tokens of any length up to the context (as _trim leaves them):
+    what runs on PyTorch, and the graph exported for ONNX Runtime."""
+    import torch
+
+    class TextTower(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, tokens):
+            from open_clip.transformer import text_global_pool
+
+            model = self.model
+            if not _trimmable(model):
+                return model.encode_text(tokens)
+            n = tokens.shape[1]
+            cast = model.transformer.get_cast_dtype()
+            x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
+            x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
+            x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+            proj = model.text_projection
+            return x if proj is None else proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+    return TextTower(model)
 
 
 def _normalise(feats) -> np.ndarray:
