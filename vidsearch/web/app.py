@@ -56,7 +56,7 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
         raise ValueError("auth must be a non-empty token")
     idx = index if isinstance(index, Index) else Index(index)
     idx.store  # noqa: B018 - raises StoreError if there is no index, before a model is loaded for nothing
-    idx.embedder  # noqa: B018 - loads the model
+    idx.embedder.encode_text([""])  # loads the model and its text tower's runtime (exported once per model)
     proxies = Proxies(idx.path)
     proxies.prune({s["id"] for s in idx.sources()})
 
