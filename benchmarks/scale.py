@@ -1,0 +1,226 @@
+"""Search beyond RAM: build time, RAM and disk per frame, latency and recall@10 of each FAISS kind at 1M+ frames.
+
+    python benchmarks/scale.py [--sizes 1000000] [--kinds exact,ivf,ivfpq] [--rerank 10] [--queries 200]
+                               [--cold 50] [--work DIR]
+
+The library is bench.py's synthetic clustered 512-d unit vectors (4,096 centres), written straight into a real
+catalog (1,000 frames a source). Each kind is built from the catalog and then queried in fresh processes, so RSS
+figures are that kind's alone. A query is what search.py asks the store for a page of 10 moments: the 100 nearest
+frames (Store.search, with the compressed kind's re-ranking from the catalog; no text encoding), and recall@10 is
+the overlap of their top 10 with the exact top 10, for held-out frames of the same library ("more like this") and for
+vectors off the library's clusters (bench.py's held-out queries; text queries sit apart from image embeddings too).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+D = 512
+WANT = 100  # frames search.py asks for, for k = 10 moments
+
+
+def library(n: int, seed: int = 0, noise_seed: int | None = None):
+    """bench.synthetic(n) 100,000 rows at a time (the same vectors); with noise_seed, new frames of the same
+    clusters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((4096, D)).astype(np.float32)
+    if noise_seed is not None:
+        rng = np.random.default_rng(noise_seed)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        x = centres[rng.integers(0, len(centres), m)] + 0.6 * rng.standard_normal((m, D)).astype(np.float32)
+        yield x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def queries(count: int) -> dict[str, np.ndarray]:
+    from bench import synthetic
+
+    return {"held-out frames": next(library(count, noise_seed=12345)), "off-cluster": synthetic(count, seed=1)}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def fill(root: Path, n: int) -> float:
+    """A catalog of n frames with ids 1..n; seconds it took (0 if an earlier run left it)."""
+    import shutil
+
+    from vidsearch.store import Store
+
+    if Store.exists(root) and Store(root).counts()["frames"] == n:
+        return 0.0
+    t = time.perf_counter()
+    shutil.rmtree(root, ignore_errors=True)
+    store = Store.create(root, model="synthetic", pretrained="", dim=D, interval=1.0, min_score=0.2)
+    db = store._db
+    db.execute("BEGIN")
+    done = 0
+    for chunk in library(n):
+        for s in range(done // 1000, (done + len(chunk)) // 1000):
+            db.execute("INSERT INTO sources (id, path, kind, size, mtime, duration, fps, width, height, frames,"
+                       " indexed_at) VALUES (?, ?, 'video', 0, 0, 1000, 30, 1280, 720, 1000, 0)",
+                       (s + 1, f"/library/v{s:07d}.mp4"))
+            db.executemany("INSERT INTO frames (id, source_id, t, vector) VALUES (?, ?, ?, ?)",
+                           [(s * 1000 + i + 1, s + 1, float(i), chunk[s * 1000 + i - done].tobytes())
+                            for i in range(1000)])
+        done += len(chunk)
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'generation'")
+    db.execute("COMMIT")
+    store.close()
+    return time.perf_counter() - t
+
+
+def truth(root: Path, n: int, qs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Exact top-10 ids for each query set, by brute force over the library."""
+    path = root / f"truth_{len(next(iter(qs.values())))}.npz"
+    if path.exists():
+        return dict(np.load(path))
+    allq = np.concatenate(list(qs.values()))
+    best_s = np.full((len(allq), 10), -np.inf, np.float32)
+    best_i = np.zeros((len(allq), 10), np.int64)
+    done = 0
+    for chunk in library(n):
+        s = np.concatenate([best_s, allq @ chunk.T], axis=1)
+        ids = np.broadcast_to(np.arange(done + 1, done + len(chunk) + 1), (len(allq), len(chunk)))
+        i = np.concatenate([best_i, ids], axis=1)
+        top = np.argsort(-s, axis=1)[:, :10]
+        best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
+        done += len(chunk)
+    out, at = {}, 0
+    for name, q in qs.items():
+        out[name] = best_i[at:at + len(q)]
+        at += len(q)
+    np.savez(path, **out)
+    return out
+
+
+def m_build(root: str, kind: str) -> dict:
+    from vidsearch.store import Store
+    from vidsearch.vectors import Vectors
+
+    store = Store(root)
+    ids = np.fromiter((r[0] for r in store._db.execute("SELECT id FROM frames")), np.int64)
+    t = time.perf_counter()
+    v = Vectors.build(kind, D, ids, store.frame_vectors)
+    build = time.perf_counter() - t
+    path = Path(root) / f"{kind}.faiss"
+    v.save(path)
+    return {"build_s": build, "file_bytes": path.stat().st_size}
+
+
+def m_query(root: str, kind: str, count: int, cold: int, rerank: int) -> dict:
+    from vidsearch import vectors
+    from vidsearch.store import CATALOG, Store
+    from vidsearch.vectors import Vectors
+
+    vectors.RERANK = rerank
+    qs = queries(count)
+    store = Store(root)
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # else the index reuses freed heap and RSS understates it
+    before = rss_mb()
+    vectors = Vectors.load(Path(root) / f"{kind}.faiss")
+    store._vectors, store._vectors_file = vectors, store._file_stamp()
+    store._generation = store.generation()
+    store.search(qs["held-out frames"][:5], WANT)  # warm
+    out = {"rss_delta_mb": rss_mb() - before, "n": vectors.ntotal}
+    for name, q in qs.items():
+        lat, got = [], []
+        for row in q:
+            t = time.perf_counter()
+            got.append(store.search(row[None, :], WANT)[1][0][:10])
+            lat.append(time.perf_counter() - t)
+        out[name] = {"p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95)),
+                     "ids": np.array(got).tolist()}
+    if cold:
+        # The catalog's pages dropped from the page cache before each query: re-ranking reads from the disk, as
+        # when the catalog is far bigger than RAM.
+        fd = os.open(Path(root) / CATALOG, os.O_RDONLY)
+        lat = []
+        for row in qs["held-out frames"][:cold]:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            t = time.perf_counter()
+            store.search(row[None, :], WANT)
+            lat.append(time.perf_counter() - t)
+        os.close(fd)
+        out["cold"] = {"p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95))}
+    return out
+
+
+def child(name: str, *args) -> dict:
+    p = subprocess.run([sys.executable, __file__, "_measure", name, json.dumps(args)], capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"{name}{args} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
+        import faiss  # noqa: F401  (loaded before the first RSS reading, like every real reader)
+
+        out = {"build": m_build, "query": m_query}[sys.argv[2]](*json.loads(sys.argv[3]))
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    from vidsearch.vectors import RERANK
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000000", help="library sizes in frames, comma-separated")
+    ap.add_argument("--kinds", default="exact,ivf,ivfpq")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--rerank", default=str(RERANK), help="re-ranking depths (× k) to time the compressed kind at")
+    ap.add_argument("--cold", type=int, default=50, help="queries timed with the catalog out of the page cache")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-scale")
+    args = ap.parse_args()
+    from vidsearch.store import CATALOG
+
+    rows = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        root = args.work / f"lib_{n}"
+        root.mkdir(parents=True, exist_ok=True)
+        print(f"{n:,} frames: catalog ...", flush=True)
+        fill_s = fill(root, n)
+        gt = truth(root, n, queries(args.queries))
+        catalog = (root / CATALOG).stat().st_size
+        print(f"  catalog {catalog / n:.0f} B/frame (filled in {fill_s:.0f} s)", flush=True)
+        for kind in args.kinds.split(","):
+            b = child("build", str(root), kind)
+            for rerank in [int(x) for x in args.rerank.split(",")] if kind == "ivfpq" else [RERANK]:
+                q = child("query", str(root), kind, args.queries, args.cold if kind == "ivfpq" else 0, rerank)
+                recall = {name: float(np.mean([len(set(a) & set(g)) / 10 for a, g in zip(q[name]["ids"], gt[name])]))
+                          for name in gt}
+                r = {"n": n, "kind": kind if kind != "ivfpq" else f"ivfpq, re-rank {rerank}×k",
+                     "build_s": b["build_s"], "build_peak_rss_mb": b["peak_rss_mb"],
+                     "ram_b_per_frame": q["rss_delta_mb"] * 2**20 / n, "faiss_b_per_frame": b["file_bytes"] / n,
+                     "catalog_b_per_frame": catalog / n,
+                     **{f"{name} {p}": q[name][p] for name in gt for p in ("p50_ms", "p95_ms")},
+                     **{f"recall@10 {name}": v for name, v in recall.items()}, "cold": q.get("cold")}
+                print("  " + json.dumps(r), flush=True)
+                rows.append(r)
+    print("\n| frames | kind | build | RAM/frame | FAISS file/frame | p50 / p95 | recall@10 (held-out / off-cluster) |"
+          " cold re-rank p50 / p95 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        cold = f"{r['cold']['p50_ms']:.1f} / {r['cold']['p95_ms']:.1f} ms" if r["cold"] else "–"
+        print(f"| {r['n']:,} | {r['kind']} | {r['build_s']:.0f} s | {r['ram_b_per_frame']:.0f} B |"
+              f" {r['faiss_b_per_frame']:.0f} B |"
+              f" {r['held-out frames p50_ms']:.1f} / {r['held-out frames p95_ms']:.1f} ms"
+              f" | {r['recall@10 held-out frames']:.3f} / {r['recall@10 off-cluster']:.3f} | {cold} |")
+
+
+if __name__ == "__main__":
+    main()
