@@ -26,7 +26,7 @@ THUMB_QUALITY = 85
 # A file whose decoder goes this long without a frame is skipped: a native decoder that hangs cannot be stopped
 # in its thread, so the thread is left behind and the run goes on with a fresh one. Generous, because a slow
 # decoder is not a hung one; a working one yields a frame per interval of video (720p H.264 decodes at about
-# 300 frames/s on 2 laptop cores: README, Speed).
+# 300 frames/s on the development machine: README, Speed).
 DECODE_TIMEOUT = 60.0
 
 
