@@ -429,7 +429,8 @@ def test_opening_on_a_full_disk_is_one_sentence(indexed, monkeypatch):
 
 
 def test_a_file_stuck_opening_blocks_later_opens_which_are_left_for_the_next_run(tmp_path, tiny_model, monkeypatch):
-    # OpenCV opens videos under one process-wide lock, so one file stuck opening makes every later open hang too.
+    # Opens that all block on something shared (modelled as a lock, like a dead network mount or a decoder
+    # library's lock): one file stuck opening makes every later open hang too.
     lib = tmp_path / "lib"
     for name, colour in [("a_stuck", "red"), ("b_stuck", "green"), ("c_fine", "blue"), ("d_fine", "yellow")]:
         segments_video(lib / f"{name}.mp4", [(2, "circle", colour)])
@@ -440,10 +441,10 @@ def test_a_file_stuck_opening_blocks_later_opens_which_are_left_for_the_next_run
         todo, *rest = real_plan(store, paths)
         return sorted(todo, key=lambda c: c.path), *rest
 
-    opencv = threading.Lock()
+    shared = threading.Lock()
 
     def open_media(path):
-        with opencv:
+        with shared:
             if os.path.basename(path).endswith("_stuck.mp4"):
                 release.wait()
             return real_open(path)

@@ -304,10 +304,10 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
                     continue
                 d.abandoned = True
             decoders.remove(d)
-            # OpenCV opens videos under one process-wide lock (reading frames takes none): a decoder stuck opening
-            # a file blocks every later open, so a stall in opening while another decoder is stuck opening is that
-            # one's doing. The stuck file is remembered as unreadable; the files blocked behind it, and those not
-            # started, are left for the next run.
+            # A stall in opening while another decoder is still stuck opening means opens block on something they
+            # share (a dead network mount, a decoder library's lock), not on this file: only the first stuck file
+            # is remembered as unreadable; this one, and the files not started, are left for the next run rather
+            # than each costing decode_timeout and being remembered as unreadable too.
             blockers = [x.cand.path for x in stuck if opening and x.opening and x.thread.is_alive()]
             culprit = blockers[0] if blockers else None
             stuck.append(d)
