@@ -172,15 +172,21 @@ def m_ray(model: str, paths: list[str], work: str, batch: int, workers: int) -> 
     pool = ingest_ray.Workers(None, model, "", "auto", workers).start()
     startup = time.perf_counter() - t
     store = Store.create(work, model=model, pretrained="", dim=pool.dim, interval=1.0, min_score=pool.default_min_score)
-    t = time.perf_counter()
-    report = ingest_ray.run(store, pool.start, paths, interval=1.0, batch_size=batch)
-    seconds = time.perf_counter() - t
     pids = ray.get([a.__ray_call__.remote(lambda self: os.getpid()) for a in pool.actors])
+
+    def workers_cpu() -> float:  # utime + stime of the worker processes (Ray's own daemons are not counted)
+        stats = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() for pid in pids]
+        return sum(int(f[11]) + int(f[12]) for f in stats) / os.sysconf("SC_CLK_TCK")
+
+    t, cpu, wcpu = time.perf_counter(), time.process_time(), workers_cpu()
+    report = ingest_ray.run(store, pool.start, paths, interval=1.0, batch_size=batch)
+    seconds, cpu_s = time.perf_counter() - t, time.process_time() - cpu + workers_cpu() - wcpu
     status = "\n".join(Path(f"/proc/{pid}/status").read_text() for pid in pids)
     workers_mb = sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
     pool.close()
     ray.shutdown()
-    return {"seconds": seconds, "frames": report.frames_added, "startup": startup, "workers_mb": workers_mb}
+    return {"seconds": seconds, "cpu_s": cpu_s, "frames": report.frames_added, "startup": startup,
+            "workers_mb": workers_mb}
 
 
 def child(name: str, *args) -> dict:
@@ -238,11 +244,11 @@ def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
     ]:
         r = child(name, *args)
         rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{secs / r['seconds']:.1f}x",
-                     f"{r['seconds']:.1f}", f"{r['startup']:.1f}" if "startup" in r else "-",
+                     f"{r['seconds']:.1f}", f"{r['cpu_s']:.1f}", f"{r['startup']:.1f}" if "startup" in r else "-",
                      f"{r['peak_rss_mb']:.0f}", f"{r['workers_mb']:.0f}" if "workers_mb" in r else "-"])
     table(f"Indexing 2 x {minutes:g} min of 720p30 H.264 (the index part's video, two sources), 1 s interval, "
           f"ViT-B-32, local Ray",
-          ["what", "frames", "frames/s", "real-time factor", "seconds", "startup s", "peak RSS MB",
+          ["what", "frames", "frames/s", "real-time factor", "seconds", "CPU s", "startup s", "peak RSS MB",
            "workers' peak RSS MB"], rows)
 
 
