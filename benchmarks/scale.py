@@ -16,7 +16,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,9 +50,10 @@ def queries(count: int) -> dict[str, np.ndarray]:
     return {"held-out frames": next(library(count, noise_seed=12345)), "off-cluster": synthetic(count, seed=1)}
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory now (VmHWM: its peak; getrusage's would count the parent's from the fork)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def fill(root: Path, n: int) -> float:
@@ -173,7 +173,7 @@ def main() -> None:
         import faiss  # noqa: F401  (loaded before the first RSS reading, like every real reader)
 
         out = {"build": m_build, "query": m_query}[sys.argv[2]](*json.loads(sys.argv[3]))
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["peak_rss_mb"] = rss_mb("VmHWM")
         print(json.dumps(out))
         return
     from vidsearch.vectors import RERANK
