@@ -98,6 +98,33 @@ def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, 
     assert (idx.stats().sources, idx.stats().skipped) == (0, 0)  # nothing marked unreadable
 
 
+def test_a_full_disk_on_the_driver_stops_the_run_with_whole_sources(ray_session, library, tmp_path, tiny_model,
+                                                                     monkeypatch):
+    import errno
+    import pathlib
+
+    from vidsearch.store import WriteError
+
+    written = []
+
+    def write_bytes(self, data):  # the driver stages thumbnails with Path.write_bytes: the disk fills at the 3rd
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(self)
+        return pathlib.Path.open(self, "wb").write(data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    idx = Index(tmp_path / "idx", model=tiny_model)
+    with pytest.raises(WriteError, match="the disk is full"):
+        idx.add([library], ray=True, ray_workers=1)
+    monkeypatch.undo()
+    assert sum(s["frames"] for s in idx.sources()) <= 2  # whole sources only, with every thumbnail in place
+    assert all(thumb_path(idx.path, i).is_file() for s in idx.sources() for i in idx.store.source_frames(s["id"])[0])
+    assert not list((tmp_path / "idx" / "thumbs" / "staging").iterdir())
+    idx.add([library], ray=True, ray_workers=1)  # once there is room, a re-run completes the index
+    assert len(idx.sources()) == 4
+
+
 def test_a_model_the_workers_cannot_load_is_a_usage_error(ray_session, library, tmp_path):
     res = CliRunner().invoke(main, ["index", str(library), "--index", str(tmp_path / "idx"), "--model",
                                     f"local-dir:{tmp_path}", "--ray", "--ray-workers", "1"])

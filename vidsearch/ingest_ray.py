@@ -23,7 +23,7 @@ import cv2
 from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
 from .ingest import CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, plan, skip_source
-from .store import Store, staging_dir
+from .store import Store, WriteError, staging_dir
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
 
@@ -204,7 +204,10 @@ def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report
     ray = workers.ray
     staging = staging_dir(store.root)
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise WriteError(store.root, e) from e
     waiting = list(reversed(todo))
     running: dict = {}  # generator -> (actor, candidate, [(t, vector, staged thumbnail)])
     files_done = frames_seen = 0
@@ -217,34 +220,42 @@ def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report
 
     for actor in workers.actors:
         give(actor)
-    while running:
-        [gen], _ = ray.wait(list(running), num_returns=1)
-        actor, c, frames = running[gen]
-        try:
-            kind, *rest = ray.get(next(gen))
-        except (StopIteration, ray.exceptions.RayError) as e:
-            raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
-        if kind == "frames":
-            for t, vec, jpeg in zip(*rest):
-                staged = staging / f"{uuid.uuid4().hex}.jpg"
-                staged.write_bytes(jpeg)
-                frames.append((t, vec, staged))
-            frames_seen += len(rest[0])
-        else:
-            if kind == "missing" and os.path.exists(c.path):
-                raise RayFailure(f"the Ray worker on {rest[0]} cannot see {c.path}: the media must be at the same "
-                                 f"path on every node")
-            if kind == "done":
-                commit_source(store, report, c, rest[0], frames)
+    try:
+        while running:
+            [gen], _ = ray.wait(list(running), num_returns=1)
+            actor, c, frames = running[gen]
+            try:
+                kind, *rest = ray.get(next(gen))
+            except (StopIteration, ray.exceptions.RayError) as e:
+                raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
+            if kind == "frames":
+                for t, vec, jpeg in zip(*rest):
+                    staged = staging / f"{uuid.uuid4().hex}.jpg"
+                    try:
+                        staged.write_bytes(jpeg)
+                    except OSError as e:  # a full disk: stop, as the local path does
+                        raise WriteError(store.root, e) from e
+                    frames.append((t, vec, staged))
+                frames_seen += len(rest[0])
             else:
-                for _, _, staged in frames:
-                    staged.unlink(missing_ok=True)
-                skip_source(store, report, c, "file not found" if kind == "missing" else rest[0])
-            files_done += 1
-            del running[gen]
-            give(actor)
-        if progress:
-            progress(Progress(files_done, len(todo), frames_seen, time.monotonic() - started, c.path))
-        if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
-            store.save_vectors()
-            last_checkpoint = time.monotonic()
+                if kind == "missing" and os.path.exists(c.path):
+                    raise RayFailure(f"the Ray worker on {rest[0]} cannot see {c.path}: the media must be at the same "
+                                     f"path on every node")
+                if kind == "done":
+                    commit_source(store, report, c, rest[0], frames)
+                else:
+                    for _, _, staged in frames:
+                        staged.unlink(missing_ok=True)
+                    skip_source(store, report, c, "file not found" if kind == "missing" else rest[0])
+                files_done += 1
+                del running[gen]
+                give(actor)
+            if progress:
+                progress(Progress(files_done, len(todo), frames_seen, time.monotonic() - started, c.path))
+            if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
+                store.save_vectors()
+                last_checkpoint = time.monotonic()
+    finally:
+        with contextlib.suppress(OSError):  # thumbnails of sources never committed
+            for f in staging.iterdir():
+                f.unlink(missing_ok=True)
