@@ -302,6 +302,7 @@ def fill_catalog(root: Path, model: str, n: int) -> None:
 def m_search(root: str, queries: int) -> dict:
     """Latency of Index.search (text encode + FAISS + catalog lookup), exact and approximate, and IVF recall@10."""
     from vidsearch import Index
+    from vidsearch.vectors import Vectors
 
     idx = Index(root)
     idx.embedder.encode_text([""])  # model load and runtime setup are not query time
@@ -310,9 +311,9 @@ def m_search(root: str, queries: int) -> dict:
     out = {"n": store.counts()["frames"]}
     kinds = {}
     current = store._synced_vectors()
-    exact = current if not current.approximate else current._rebuild_flat()
-    kinds["exact"] = exact
-    kinds["approximate"] = current if current.approximate else current._rebuild_ivf()
+    ids = current.ids()
+    kinds["exact"] = current if not current.approximate else Vectors.build("exact", 512, ids, store.frame_vectors)
+    kinds["approximate"] = current if current.approximate else Vectors.build("ivf", 512, ids, store.frame_vectors)
     for name, vectors in kinds.items():
         store._vectors = vectors
         lat = []

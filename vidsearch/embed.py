@@ -246,6 +246,9 @@ def _onnx_session(e: Embedder, part: str):
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3
+    # Idle threads spinning for work held the cores that FAISS and numpy need right after a query's text (text
+    # search p50 at 100k frames 40 → 29 ms; indexing speed unchanged).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     for attempt in range(2):  # a cached file that does not load (damaged, other ORT version) is exported again
         try:
             if not path.is_file():
