@@ -103,6 +103,25 @@ def plan(store: Store, paths: Iterable[str]) -> tuple[list[Candidate], list[str]
     return todo, gone, problems, unchanged
 
 
+def start_run(store: Store, paths: Iterable[str]) -> tuple[Report, list[Candidate]]:
+    """Plan a run and remove the sources whose files are gone: (the run's report so far, the files to index)."""
+    report = Report()
+    todo, gone, problems, report.unchanged = plan(store, paths)
+    report.skipped.extend(problems)
+    for path in gone:
+        store.remove_source(path)
+        report.removed.append(path)
+    return report, todo
+
+
+def finish_run(store: Store, report: Report, started: float) -> Report:
+    """Save the FAISS cache and record the run in the catalog."""
+    store.save_vectors()
+    report.seconds = time.monotonic() - started
+    store.set_meta("last_run", {"finished_at": time.time(), **report.as_dict()})
+    return report
+
+
 def _stage_thumbnail(rgb: np.ndarray, staging: Path, root: Path) -> Path:
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     if not ok:
@@ -174,13 +193,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     seconds is skipped. Raises store.WriteError if the index cannot be written (a full disk); the sources
     committed until then stay."""
     started = time.monotonic()
-    report = Report()
-    todo, gone, problems, report.unchanged = plan(store, paths)
-    report.skipped.extend(problems)
-    for path in gone:
-        store.remove_source(path)
-        report.removed.append(path)
-
+    report, todo = start_run(store, paths)
     embedder = get_embedder() if todo else None
     staging = staging_dir(store.root)
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
@@ -375,7 +388,4 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
         with contextlib.suppress(OSError):  # thumbnails of sources never committed
             for f in staging.iterdir():
                 f.unlink(missing_ok=True)
-    store.save_vectors()
-    report.seconds = time.monotonic() - started
-    store.set_meta("last_run", {"finished_at": time.time(), **report.as_dict()})
-    return report
+    return finish_run(store, report, started)

@@ -22,7 +22,8 @@ import cv2
 
 from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
-from .ingest import CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, plan, skip_source
+from .ingest import (CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, finish_run, skip_source,
+                     start_run)
 from .store import Store, WriteError, staging_dir
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
@@ -185,18 +186,10 @@ def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], 
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None) -> Report:
     """ingest.run on Ray workers. The caller holds the WriterLock; workers start only when there is work."""
     started = time.monotonic()
-    report = Report()
-    todo, gone, problems, report.unchanged = plan(store, paths)
-    report.skipped.extend(problems)
-    for path in gone:
-        store.remove_source(path)
-        report.removed.append(path)
+    report, todo = start_run(store, paths)
     if todo:
         _index(store, get_workers(), todo, report, interval, batch_size, progress, started)
-    store.save_vectors()
-    report.seconds = time.monotonic() - started
-    store.set_meta("last_run", {"finished_at": time.time(), **report.as_dict()})
-    return report
+    return finish_run(store, report, started)
 
 
 def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report, interval: float,
