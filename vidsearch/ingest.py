@@ -122,6 +122,17 @@ def finish_run(store: Store, report: Report, started: float) -> Report:
     return report
 
 
+def fresh_staging(store: Store) -> Path:
+    """The staging folder, emptied of what a killed run left (the caller holds the writer lock)."""
+    staging = staging_dir(store.root)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise WriteError(store.root, e) from e
+    return staging
+
+
 def _stage_thumbnail(rgb: np.ndarray, staging: Path, root: Path) -> Path:
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     if not ok:
@@ -195,12 +206,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     started = time.monotonic()
     report, todo = start_run(store, paths)
     embedder = get_embedder() if todo else None
-    staging = staging_dir(store.root)
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
-    try:
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise WriteError(store.root, e) from e
+    staging = fresh_staging(store)
     out: queue.Queue = queue.Queue(maxsize=max(4 * batch_size, 64))  # bounds memory whatever the video length
     stop = threading.Event()
     jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import shutil
 import socket
 import threading
 import time
@@ -22,9 +21,9 @@ import cv2
 
 from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
-from .ingest import (CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, finish_run, skip_source,
-                     start_run)
-from .store import Store, WriteError, staging_dir
+from .ingest import (CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, finish_run,
+                     fresh_staging, skip_source, start_run)
+from .store import Store, WriteError
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
 
@@ -195,12 +194,7 @@ def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], 
 def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report, interval: float,
            batch_size: int, progress: Callable[[Progress], None] | None, started: float) -> None:
     ray = workers.ray
-    staging = staging_dir(store.root)
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; we hold the writer lock
-    try:
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise WriteError(store.root, e) from e
+    staging = fresh_staging(store)
     waiting = list(reversed(todo))
     running: dict = {}  # generator -> (actor, candidate, [(t, vector, staged thumbnail)])
     files_done = frames_seen = 0
