@@ -109,8 +109,8 @@ def test_sigkill_mid_run_leaves_an_index_that_opens_and_a_rerun_completes_it(tmp
     media = tmp_path / "media"
     for i, colour in enumerate(["red", "green", "blue", "yellow"]):
         segments_video(media / f"{i}_short.mp4", [(2, "circle", colour)])
-    # A long video keeps the run busy after the first sources are committed.
-    subprocess.run([FFMPEG, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=40",
+    # A long video keeps the run busy for seconds after the first sources are committed, even on a loaded machine.
+    subprocess.run([FFMPEG, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=120",
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(media / "9_long.mp4")],
                    check=True)
     cmd = [sys.executable, "-m", "vidsearch.cli", "index", str(media), "--model", tiny_model]
