@@ -167,6 +167,8 @@ class Embedder:
         with self._session_lock:
             if part not in self._sessions:
                 self._sessions[part] = _onnx_session(self, part)
+                if part == "image" and self._sessions[part] is not None:
+                    self.model.visual = None  # the session holds its own copy of these weights (350 MB, ViT-B-32)
             return self._sessions[part]
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
