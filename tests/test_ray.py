@@ -147,3 +147,27 @@ def test_ray_option_is_not_a_path_nor_a_ray_client_address(tmp_path):
     assert res.exit_code == 2 and "put --ray after the paths" in res.output
     res = CliRunner().invoke(main, ["index", str(tmp_path / "m"), "--ray=ray://head:10001"])
     assert res.exit_code == 2 and "Ray Client addresses (ray://) are not supported" in res.output
+
+
+def test_a_file_whose_decoding_hangs_on_a_worker_is_skipped_and_the_worker_replaced(ray_session, library, tmp_path,
+                                                                                    tiny_model, monkeypatch):
+    class Hangs(ingest_ray._Worker):
+        def index(self, path, interval, batch_size):
+            if os.path.basename(path) == "shapes.mp4":
+                import threading
+
+                threading.Event().wait()  # a decoder stuck in native code: only ending the actor ends it
+            yield from super().index(path, interval, batch_size)
+
+    monkeypatch.setattr(ingest_ray, "_Worker", Hangs)
+    replaced = []
+    real_replace = ingest_ray.Workers.replace
+    monkeypatch.setattr(ingest_ray.Workers, "replace", lambda self, a: replaced.append(a) or real_replace(self, a))
+    idx = Index(tmp_path / "idx", model=tiny_model, decode_timeout=3)
+    report = idx.add([library], ray=True, ray_workers=1)
+    stuck = str(library / "shapes.mp4")
+    assert (stuck, "decoding stalled for 3 s (no frame came)") in report.skipped and len(replaced) == 1
+    # One worker: the run goes on past the stuck file with a fresh worker in its place, and indexes the rest.
+    rest = {str(p) for p in library.rglob("*") if p.is_file() and p.name not in ("shapes.mp4", "broken.mp4")}
+    assert {s["path"] for s in idx.sources()} == rest
+    assert not list((tmp_path / "idx" / "thumbs" / "staging").iterdir())

@@ -130,7 +130,8 @@ class Index:
                                            min_score=model.default_min_score)
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
-                                      batch_size=self.batch_size, progress=progress)
+                                      batch_size=self.batch_size, progress=progress,
+                                      decode_timeout=self.decode_timeout)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout)
         finally:

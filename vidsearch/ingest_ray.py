@@ -21,7 +21,7 @@ import cv2
 
 from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
-from .ingest import (CHECKPOINT_SECONDS, THUMB_QUALITY, Progress, Report, commit_source, finish_run,
+from .ingest import (CHECKPOINT_SECONDS, DECODE_TIMEOUT, THUMB_QUALITY, Progress, Report, commit_source, finish_run,
                      fresh_staging, skip_source, start_run)
 from .store import Store, WriteError
 
@@ -163,14 +163,27 @@ class Workers:
         gpus, cpus = total.get("GPU", 0), int(total.get("CPU", 1))
         n = self.count or int(gpus) or max(1, cpus // 2)
         node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=1)
-        actor = ray.remote(_Worker).options(num_cpus=max(1, min(node_cpus, cpus // n)), num_gpus=min(1, gpus / n))
-        self.actors = [actor.remote(self.model, self.pretrained, self.device) for _ in range(n)]
-        answers = ray.get([a.ready.remote() for a in self.actors])
+        self._actor = ray.remote(_Worker).options(num_cpus=max(1, min(node_cpus, cpus // n)),
+                                                  num_gpus=min(1, gpus / n))
+        self.actors = [self._actor.remote(self.model, self.pretrained, self.device) for _ in range(n)]
+        self.dim, self.default_min_score = self._ready(self.actors)[0]
+        return self
+
+    def _ready(self, actors: list) -> list[tuple[int, float]]:
+        answers = self.ray.get([a.ready.remote() for a in actors])
         for a in answers:
             if isinstance(a, str):
                 raise ModelLoadError(a)
-        self.dim, self.default_min_score = answers[0]
-        return self
+        return answers
+
+    def replace(self, actor):
+        """A fresh actor in place of one stuck in a decoder: native code cannot be interrupted, only its process
+        ended."""
+        self.ray.kill(actor)
+        fresh = self._actor.remote(self.model, self.pretrained, self.device)
+        self._ready([fresh])
+        self.actors[self.actors.index(actor)] = fresh
+        return fresh
 
     def close(self) -> None:
         for a in self.actors:
@@ -182,34 +195,55 @@ class Workers:
 
 
 def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], *, interval: float,
-        batch_size: int = 32, progress: Callable[[Progress], None] | None = None) -> Report:
-    """ingest.run on Ray workers. The caller holds the WriterLock; workers start only when there is work."""
+        batch_size: int = 32, progress: Callable[[Progress], None] | None = None,
+        decode_timeout: float = DECODE_TIMEOUT) -> Report:
+    """ingest.run on Ray workers. The caller holds the WriterLock; workers start only when there is work. A file
+    whose worker sends nothing for `decode_timeout` seconds is skipped and that worker replaced."""
     started = time.monotonic()
     report, todo = start_run(store, paths)
     if todo:
-        _index(store, get_workers(), todo, report, interval, batch_size, progress, started)
+        _index(store, get_workers(), todo, report, interval, batch_size, progress, started, decode_timeout)
     return finish_run(store, report, started)
 
 
 def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report, interval: float,
-           batch_size: int, progress: Callable[[Progress], None] | None, started: float) -> None:
+           batch_size: int, progress: Callable[[Progress], None] | None, started: float,
+           decode_timeout: float) -> None:
     ray = workers.ray
     staging = fresh_staging(store)
     waiting = list(reversed(todo))
     running: dict = {}  # generator -> (actor, candidate, [(t, vector, staged thumbnail)])
+    heard: dict = {}  # generator -> when it last sent something (or was started)
     files_done = frames_seen = 0
     last_checkpoint = time.monotonic()
 
     def give(actor) -> None:
         if waiting:
             c = waiting.pop()
-            running[actor.index.remote(c.path, interval, batch_size)] = (actor, c, [])
+            gen = actor.index.remote(c.path, interval, batch_size)
+            running[gen], heard[gen] = (actor, c, []), time.monotonic()
+
+    def give_up_stalled() -> None:
+        nonlocal files_done
+        for gen in [g for g in running if time.monotonic() - heard[g] > decode_timeout]:
+            actor, c, frames = running.pop(gen)
+            del heard[gen]
+            for _, _, staged in frames:
+                staged.unlink(missing_ok=True)
+            skip_source(store, report, c, f"decoding stalled for {decode_timeout:g} s (no frame came)")
+            files_done += 1
+            give(workers.replace(actor))
 
     for actor in workers.actors:
         give(actor)
     try:
         while running:
-            [gen], _ = ray.wait(list(running), num_returns=1)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=min(1.0, decode_timeout / 4))
+            if not ready:
+                give_up_stalled()
+                continue
+            [gen] = ready
+            heard[gen] = time.monotonic()
             actor, c, frames = running[gen]
             try:
                 kind, *rest = ray.get(next(gen))
@@ -235,7 +269,7 @@ def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report
                         staged.unlink(missing_ok=True)
                     skip_source(store, report, c, "file not found" if kind == "missing" else rest[0])
                 files_done += 1
-                del running[gen]
+                del running[gen], heard[gen]
                 give(actor)
             if progress:
                 progress(Progress(files_done, len(todo), frames_seen, time.monotonic() - started, c.path))
