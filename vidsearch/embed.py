@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -309,7 +310,12 @@ def _encode_text(model, tokens):
 def _text_tower(model):
     """A module computing model.encode_text for tokens of any length up to the context (as _trim leaves them):
     what runs on PyTorch, and the graph exported for ONNX Runtime."""
-    import torch
+    return _text_tower_class()(model)
+
+
+@functools.cache
+def _text_tower_class():
+    import torch  # here, not at the top: `vidsearch info` and the CLI's start need no torch
 
     class TextTower(torch.nn.Module):
         def __init__(self, model):
@@ -330,7 +336,7 @@ def _text_tower(model):
             proj = model.text_projection
             return x if proj is None else proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
 
-    return TextTower(model)
+    return TextTower
 
 
 def _normalise(feats) -> np.ndarray:
