@@ -158,8 +158,9 @@ def _chunks(ids: np.ndarray, read: Reader):
 
 def _search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """index.search; one query runs on the calling thread alone. Splitting it over FAISS's OpenMP threads was 4x
-    slower in a search process (40 vs 10 ms a query at 100k frames, cProfile), whose other runtimes' idle threads hold the cores.
-    The setting is per thread, so a web server's concurrent queries and a writer's builds keep theirs."""
+    slower in a search process (40 vs 10 ms a query at 100k frames, cProfile), whose other runtimes' idle threads
+    hold the cores. The setting is per thread, so a web server's concurrent queries and a writer's builds keep
+    theirs."""
     if len(queries) != 1:
         return index.search(queries, k)
     threads = faiss.omp_get_max_threads()
