@@ -221,8 +221,8 @@ def _onnx_session(e: Embedder, part: str):
     """An ONNX Runtime session for e's image or text tower, or None where that cannot be had.
 
     On this project's 2-core benchmark CPU, ONNX Runtime runs ViT-B-32's image tower as fast as PyTorch
-    (benchmarks/bench.py index) and a short text about 3x faster (README, Speed). The export takes seconds, so it is cached
-    per model and library versions; a session is used only if it reproduces PyTorch's vectors.
+    (benchmarks/bench.py index) and a short text about 3x faster (README, Speed). The export takes seconds, so
+    it is cached per model and library versions; a session is used only if it reproduces PyTorch's vectors.
     """
     try:
         import onnxruntime as ort

@@ -152,7 +152,8 @@ class _Video:
             for p in self._container.demux(stream):
                 when = p.pts if p.pts is not None else p.dts
                 if when is not None:  # the duration comes from the packets: the last frames may never be decoded
-                    state["end"] = max(state["end"], (when - start) * tb + (p.duration * tb if p.duration else frame_dur))
+                    last = (when - start) * tb + (p.duration * tb if p.duration else frame_dur)
+                    state["end"] = max(state["end"], last)
                 if p.size == 0:
                     continue
                 if p.is_keyframe and group and when is not None:
