@@ -133,13 +133,17 @@ def fresh_staging(store: Store) -> Path:
     return staging
 
 
-def _stage_thumbnail(rgb: np.ndarray, staging: Path, root: Path) -> Path:
+def thumbnail_jpeg(rgb: np.ndarray) -> bytes:
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     if not ok:
         raise MediaError("a frame could not be encoded as a JPEG thumbnail")
+    return jpeg.tobytes()
+
+
+def stage_jpeg(jpeg: bytes, staging: Path, root: Path) -> Path:
     path = staging / f"{uuid.uuid4().hex}.jpg"
     try:
-        path.write_bytes(jpeg.tobytes())  # raises on a full disk, where cv2.imwrite would only return False
+        path.write_bytes(jpeg)  # raises on a full disk, where cv2.imwrite would only return False
     except OSError as e:
         path.unlink(missing_ok=True)
         raise WriteError(root, e) from e
@@ -234,7 +238,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             d.opening = False
             try:
                 for fr in media.frames(interval):
-                    thumb = _stage_thumbnail(fr.rgb, staging, store.root)
+                    thumb = stage_jpeg(thumbnail_jpeg(fr.rgb), staging, store.root)
                     try:
                         put(("frame", c, fr.t, embedder.prepare(fr.rgb), thumb), d)
                     except _Stopped:

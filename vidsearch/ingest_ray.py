@@ -14,16 +14,14 @@ import queue
 import socket
 import threading
 import time
-import uuid
 from typing import Callable, Iterable, Iterator
 
-import cv2
 
 from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
-from .ingest import (CHECKPOINT_SECONDS, DECODE_TIMEOUT, THUMB_QUALITY, Progress, Report, commit_source, finish_run,
-                     fresh_staging, skip_source, start_run)
-from .store import Store, WriteError
+from .ingest import (CHECKPOINT_SECONDS, DECODE_TIMEOUT, Progress, Report, commit_source, finish_run, fresh_staging,
+                     skip_source, stage_jpeg, start_run, thumbnail_jpeg)
+from .store import Store
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
 
@@ -51,11 +49,6 @@ def check_address(address: str | None) -> None:
                          "and give the cluster's address (HOST:6379, or auto).")
 
 
-def _jpeg(rgb) -> bytes:
-    _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
-    return buf.tobytes()
-
-
 class _Worker:
     """One model on one Ray worker (wrapped with ray.remote at run time: Ray is optional)."""
 
@@ -78,7 +71,7 @@ class _Worker:
         times, squares, jpegs = [], [], []
         try:
             media = open_media(path)
-            decoded = ((fr.t, self.embedder.prepare(fr.rgb), _jpeg(fr.rgb)) for fr in media.frames(interval))
+            decoded = ((fr.t, self.embedder.prepare(fr.rgb), thumbnail_jpeg(fr.rgb)) for fr in media.frames(interval))
             try:
                 with contextlib.closing(_prefetch(decoded, 2 * batch_size)) as frames:
                     for t, square, jpeg in frames:
@@ -251,12 +244,7 @@ def _index(store: Store, workers: Workers, todo: list[Candidate], report: Report
                 raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
             if kind == "frames":
                 for t, vec, jpeg in zip(*rest):
-                    staged = staging / f"{uuid.uuid4().hex}.jpg"
-                    try:
-                        staged.write_bytes(jpeg)
-                    except OSError as e:  # a full disk: stop, as the local path does
-                        raise WriteError(store.root, e) from e
-                    frames.append((t, vec, staged))
+                    frames.append((t, vec, stage_jpeg(jpeg, staging, store.root)))  # a full disk stops the run
                 frames_seen += len(rest[0])
             else:
                 if kind == "missing" and os.path.exists(c.path):
