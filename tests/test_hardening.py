@@ -291,8 +291,8 @@ class _Media:
     def info(self):
         return self._media.info
 
-    def frames(self, interval):
-        for n, frame in enumerate(self._media.frames(interval)):
+    def frames(self, interval, side):
+        for n, frame in enumerate(self._media.frames(interval, side)):
             if n == 1:
                 self._hook()
             yield frame

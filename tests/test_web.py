@@ -358,7 +358,7 @@ def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index
 def sampled(path: Path) -> list[tuple[float, tuple]]:
     media = open_media(str(path))
     try:
-        return [(round(f.t, 3), tuple(np.round(f.rgb.reshape(-1, 3).mean(0) / 8))) for f in media.frames(0.5)]
+        return [(round(f.t, 3), tuple(np.round(f.rgb.reshape(-1, 3).mean(0) / 8))) for f in media.frames(0.5, 180)]
     finally:
         media.close()
 

@@ -13,11 +13,16 @@ from .format import fmt_bytes, fmt_time
 from .index import Index, IndexMismatch, default_index_dir
 from .ingest import DECODE_TIMEOUT
 from .ingest_ray import RayFailure, RayMissing, check_address
+from .preprocess import LETTERBOX, MODEL, MODES
 from .search import PER_VIDEO, QueryError
 from .store import StoreError, WriteError
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
                             help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")
+
+
+PREPROCESS_SHOWN = {MODEL: "the model's own preprocessing",
+                    LETTERBOX: "letterboxed (whole frame padded to the model's square)"}
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -57,6 +62,9 @@ def _ray_address(ctx, param, value):
 @click.option("--interval", type=float, default=None, help="Seconds between sampled video frames (default 1.0).")
 @click.option("--model", default=None, help="open_clip model name, or local-dir:PATH (default ViT-B-32).")
 @click.option("--pretrained", default=None, help="open_clip pretrained tag (default laion2b_s34b_b79k).")
+@click.option("--preprocess", type=click.Choice(MODES), default=None,
+              help="For a new index: feed pictures to the model as its own preprocessing does (model, the default), "
+              "or whole, padded to a square (letterbox).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
@@ -66,13 +74,13 @@ def _ray_address(ctx, param, value):
               help="Ray worker actors, one model each (default: one per GPU, else one per 2 CPUs).")
 @click.option("--decode-timeout", type=click.FloatRange(min=0, min_open=True), default=DECODE_TIMEOUT,
               show_default=True, metavar="SECONDS", help="Skip a file whose decoding yields no frame for this long.")
-def index_cmd(paths, index_dir, interval, model, pretrained, device, batch_size, ray_address, ray_workers,
+def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
               decode_timeout) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
-    idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, device=device,
-                     batch_size=batch_size, decode_timeout=decode_timeout)
+    idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, preprocess=preprocess,
+                     device=device, batch_size=batch_size, decode_timeout=decode_timeout)
     bar = None
 
     def progress(p) -> None:
@@ -166,6 +174,7 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"index:    {st.path}")
     click.echo(f"model:    {st.model}" + (f" ({st.pretrained})" if st.pretrained else "") + f", {st.dim}-d")
     click.echo(f"interval: {st.interval:g} s, minimum score {idx.min_score:g}")
+    click.echo(f"pictures: {PREPROCESS_SHOWN[st.preprocess]}")
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames")
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s['path']}: {s['reason']}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
@@ -187,18 +196,20 @@ def info_cmd(index_dir, as_json) -> None:
 @click.option("--model", default=None, help="For a new index: open_clip model name, or local-dir:PATH.")
 @click.option("--pretrained", default=None, help="For a new index: open_clip pretrained tag.")
 @click.option("--interval", type=float, default=None, help="For a new index: seconds between sampled frames.")
+@click.option("--preprocess", type=click.Choice(MODES), default=None,
+              help="For a new index: model (the model's own preprocessing, default) or letterbox.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--auth", envvar="VIDSEARCH_AUTH", show_envvar=True, default=None, metavar="TOKEN",
               help="Require this token: open the page once with ?token=TOKEN, or send Authorization: Bearer TOKEN.")
 @click.pass_context
-def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, device,
-              auth) -> None:
+def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, preprocess,
+              device, auth) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index."""
     if auth is not None and not auth.strip():
         fail("--auth needs a non-empty token.")
     if paths:
         ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, model=model, pretrained=pretrained,
-                   interval=interval, device=device)
+                   interval=interval, preprocess=preprocess, device=device)
     idx = open_index(index_dir, device=device)
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .preprocess import fit_square, to_tensor_batch
+from .preprocess import MODEL, Preprocessor
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
@@ -110,9 +110,10 @@ class Embedder:
     """A loaded CLIP model. Loading costs seconds (and a download on first use of a named model)."""
 
     def __init__(self, model: str | None = None, pretrained: str | None = None, device: str = "auto",
-                 backend: str = "auto"):
+                 backend: str = "auto", preprocess: str = MODEL):
         """`backend`: "auto" runs both towers with ONNX Runtime on a CPU (faster, same vectors within 1e-4) and
-        with PyTorch elsewhere; "torch" always uses PyTorch."""
+        with PyTorch elsewhere; "torch" always uses PyTorch. `preprocess`: "model" (the model's own open_clip
+        preprocessing) or "letterbox" (see vidsearch.preprocess)."""
         import open_clip
         import torch
 
@@ -132,7 +133,7 @@ class Embedder:
         precision = "fp16" if self.device == "cuda" else "fp32"
         try:
             with _quiet_offline_aware():
-                model_obj, _, _ = open_clip.create_model_and_transforms(
+                model_obj, _, transform = open_clip.create_model_and_transforms(
                     name, pretrained=self.pretrained or None, device=self.device, precision=precision)
                 self.tokenizer = open_clip.get_tokenizer(name)
         except ModelLoadError:
@@ -146,11 +147,7 @@ class Embedder:
         if name.startswith(LOCAL_DIR):
             config = json.loads((Path(name[len(LOCAL_DIR):]) / "open_clip_config.json").read_text())
             self.default_min_score = float(config.get("vidsearch_min_score", DEFAULT_MIN_SCORE))
-        cfg = open_clip.get_model_preprocess_cfg(self.model)
-        size = cfg["size"]
-        self.size = size if isinstance(size, int) else size[0]
-        self.mean = tuple(cfg["mean"])
-        self.std = tuple(cfg["std"])
+        self.preprocessor = Preprocessor(transform, open_clip.get_model_preprocess_cfg(self.model), preprocess)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_lock = threading.Lock()
@@ -172,14 +169,19 @@ class Embedder:
                     self.model.visual = None  # the session holds its own copy of these weights (350 MB, ViT-B-32)
             return self._sessions[part]
 
+    @property
+    def decode_side(self) -> int:
+        """The shortest side to decode pictures at for this model (see preprocess.DECODE_FACTOR)."""
+        return self.preprocessor.decode_side
+
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
-        """RGB uint8 frame → the model's square input (still uint8; cheap, run it in decode threads)."""
-        return fit_square(rgb, self.size, self.mean)
+        """RGB uint8 picture → the model's input picture (still uint8; cheap, run it in decode threads)."""
+        return self.preprocessor.square(rgb)
 
     def encode_prepared(self, squares: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        batch = to_tensor_batch(squares, self.mean, self.std).to(self.device, self.dtype)
+        batch = self.preprocessor.batch(squares).to(self.device, self.dtype)
         session = self._session("image")
         if session is not None:
             return _normalise(torch.from_numpy(session.run(None, {"input": batch.numpy()})[0]))
@@ -235,11 +237,12 @@ def _onnx_session(e: Embedder, part: str):
     if name.startswith(LOCAL_DIR):
         files = sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in Path(name[len(LOCAL_DIR):]).glob(pat))
         weights = ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    key = "|".join([part, name, e.pretrained, weights, str(e.size), open_clip.__version__, torch.__version__])
+    size = e.preprocessor.size
+    key = "|".join([part, name, e.pretrained, weights, str(size), open_clip.__version__, torch.__version__])
     path = onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
     if part == "image":
         module = e.model.visual
-        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, e.size, e.size), np.float32))]
+        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, *size), np.float32))]
         axes = {0: "n"}
     else:
         module = _text_tower(e.model)

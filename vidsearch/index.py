@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 from . import ingest
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .ingest import Progress, Report
+from .preprocess import LEGACY, MODEL, MODES
 from .search import PER_VIDEO, Hit, ImageQuery, Query, Scorer, search, video_scores
 from .store import Store, StoreError
 
@@ -31,6 +32,7 @@ class Stats:
     pretrained: str
     dim: int
     interval: float
+    preprocess: str
     min_score: float
     sources: int
     videos: int
@@ -51,16 +53,20 @@ class Index:
     a download on first use of a named model). Any number of processes may open one index to search it;
     `add` and `remove` take a lock so that one process writes at a time.
 
-    `model`, `pretrained` and `interval` apply when the index is created; an existing index keeps its own, and
-    asking for different ones raises IndexMismatch. `add` skips a file whose decoding yields no frame for
+    `model`, `pretrained`, `interval` and `preprocess` apply when the index is created; an existing index keeps
+    its own, and asking for different ones raises IndexMismatch. `preprocess` is "model" (pictures reach the model
+    as its own open_clip preprocessing feeds them, the default) or "letterbox" (the whole frame, padded to a
+    square; indexes made before vidsearch recorded this are letterboxed). `add` skips a file whose decoding yields no frame for
     `decode_timeout` seconds, and raises store.WriteError (a StoreError) when the folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,
-                 pretrained: str | None = None, interval: float | None = None, device: str = "auto",
-                 batch_size: int = 32, decode_timeout: float = ingest.DECODE_TIMEOUT):
+                 pretrained: str | None = None, interval: float | None = None, preprocess: str | None = None,
+                 device: str = "auto", batch_size: int = 32, decode_timeout: float = ingest.DECODE_TIMEOUT):
         if decode_timeout <= 0:
             raise ValueError("The decode timeout must be a positive number of seconds.")
+        if preprocess is not None and preprocess not in MODES:
+            raise ValueError(f"Unknown preprocessing {preprocess!r}: one of {', '.join(MODES)}.")
         self.path = Path(path if path is not None else default_index_dir()).absolute()
         self.device = device
         self.batch_size = batch_size
@@ -72,9 +78,11 @@ class Index:
         if self._store is None:
             self.model, self.pretrained = resolve_model(model, pretrained)
             self.interval = interval or DEFAULT_INTERVAL
+            self.preprocess = preprocess or MODEL
             return
         meta = self._store.meta
         self.model, self.pretrained, self.interval = meta["model"], meta["pretrained"], float(meta["interval"])
+        self.preprocess = meta.get("preprocess", LEGACY)
         if model is not None and resolve_model(model, pretrained) != (self.model, self.pretrained):
             raise IndexMismatch(
                 f"{self.path} was built with {self._describe()}; it cannot take vectors from another model. "
@@ -82,6 +90,9 @@ class Index:
         if interval is not None and float(interval) != self.interval:
             raise IndexMismatch(f"{self.path} samples every {self.interval:g} s; use another --index folder "
                                 f"for an interval of {interval:g} s.")
+        if preprocess is not None and preprocess != self.preprocess:
+            raise IndexMismatch(f"{self.path} feeds pictures to the model {self.preprocess}-preprocessed; use another "
+                                f"--index folder for {preprocess}.")
 
     def _describe(self) -> str:
         return f"{self.model} ({self.pretrained})" if self.pretrained else self.model
@@ -100,7 +111,7 @@ class Index:
     def embedder(self) -> Embedder:
         """The CLIP model, loaded on first use (raises embed.ModelLoadError with a one-sentence reason)."""
         if self._embedder is None:
-            self._embedder = Embedder(self.model, self.pretrained or None, self.device)
+            self._embedder = Embedder(self.model, self.pretrained or None, self.device, preprocess=self.preprocess)
         return self._embedder
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
@@ -119,14 +130,14 @@ class Index:
             from . import ingest_ray
 
             workers = ingest_ray.Workers(None if ray is True else ray, self.model, self.pretrained, self.device,
-                                         ray_workers)
+                                         ray_workers, self.preprocess)
         created_dir = not self.path.exists()
         lock = ingest.WriterLock(self.path)
         try:
             if self._store is None:
                 model = workers.start() if workers is not None else self.embedder
                 self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
-                                           dim=model.dim, interval=self.interval,
+                                           dim=model.dim, interval=self.interval, preprocess=self.preprocess,
                                            min_score=model.default_min_score)
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
@@ -191,7 +202,7 @@ class Index:
         s = self.store
         c = s.counts()
         last_run = s.read_meta().get("last_run")  # another process may have indexed since this one opened
-        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, self.min_score,
+        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, self.preprocess, self.min_score,
                      c["sources"], c["videos"], c["images"], c["frames"], c["skipped"], s.size_on_disk(), last_run)
 
     def close(self) -> None:

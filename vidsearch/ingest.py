@@ -18,6 +18,7 @@ import numpy as np
 
 from .embed import Embedder
 from .extract import Candidate, MediaError, MediaInfo, discover, open_media
+from .extract.frames import shrink
 from .store import Store, WriteError, staging_dir
 
 LOCK_FILE = "write.lock"
@@ -134,7 +135,8 @@ def fresh_staging(store: Store) -> Path:
 
 
 def thumbnail_jpeg(rgb: np.ndarray) -> bytes:
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    small = shrink(rgb)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     if not ok:
         raise MediaError("a frame could not be encoded as a JPEG thumbnail")
     return jpeg.tobytes()
@@ -237,7 +239,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             media = open_media(c.path)
             d.opening = False
             try:
-                for fr in media.frames(interval):
+                for fr in media.frames(interval, embedder.decode_side):
                     thumb = stage_jpeg(thumbnail_jpeg(fr.rgb), staging, store.root)
                     try:
                         put(("frame", c, fr.t, embedder.prepare(fr.rgb), thumb), d)

@@ -21,6 +21,7 @@ from .embed import Embedder, ModelLoadError
 from .extract import Candidate, MediaError, open_media
 from .ingest import (CHECKPOINT_SECONDS, DECODE_TIMEOUT, Progress, Report, commit_source, finish_run, fresh_staging,
                      skip_source, stage_jpeg, start_run, thumbnail_jpeg)
+from .preprocess import MODEL
 from .store import Store
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
@@ -52,9 +53,9 @@ def check_address(address: str | None) -> None:
 class _Worker:
     """One model on one Ray worker (wrapped with ray.remote at run time: Ray is optional)."""
 
-    def __init__(self, model: str, pretrained: str, device: str):
+    def __init__(self, model: str, pretrained: str, device: str, preprocess: str):
         try:
-            self.embedder, self.error = Embedder(model, pretrained or None, device), None
+            self.embedder, self.error = Embedder(model, pretrained or None, device, preprocess=preprocess), None
         except ModelLoadError as e:
             self.embedder, self.error = None, str(e)
 
@@ -71,7 +72,8 @@ class _Worker:
         times, squares, jpegs = [], [], []
         try:
             media = open_media(path)
-            decoded = ((fr.t, self.embedder.prepare(fr.rgb), thumbnail_jpeg(fr.rgb)) for fr in media.frames(interval))
+            e = self.embedder
+            decoded = ((fr.t, e.prepare(fr.rgb), thumbnail_jpeg(fr.rgb)) for fr in media.frames(interval, e.decode_side))
             try:
                 with contextlib.closing(_prefetch(decoded, 2 * batch_size)) as frames:
                     for t, square, jpeg in frames:
@@ -134,10 +136,11 @@ class Workers:
     CPUs, unless given."""
 
     def __init__(self, address: str | None, model: str, pretrained: str, device: str = "auto",
-                 count: int | None = None):
+                 count: int | None = None, preprocess: str = MODEL):
         check_address(address)
         self.ray = require_ray()
         self.address, self.model, self.pretrained, self.device, self.count = address, model, pretrained, device, count
+        self.preprocess = preprocess
         self.actors: list = []
         self._owns_ray = False
 
@@ -158,7 +161,7 @@ class Workers:
         node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=1)
         self._actor = ray.remote(_Worker).options(num_cpus=max(1, min(node_cpus, cpus // n)),
                                                   num_gpus=min(1, gpus / n))
-        self.actors = [self._actor.remote(self.model, self.pretrained, self.device) for _ in range(n)]
+        self.actors = [self._actor.remote(self.model, self.pretrained, self.device, self.preprocess) for _ in range(n)]
         self.dim, self.default_min_score = self._ready(self.actors)[0]
         return self
 
@@ -173,7 +176,7 @@ class Workers:
         """A fresh actor in place of one stuck in a decoder: native code cannot be interrupted, only its process
         ended."""
         self.ray.kill(actor)
-        fresh = self._actor.remote(self.model, self.pretrained, self.device)
+        fresh = self._actor.remote(self.model, self.pretrained, self.device, self.preprocess)
         self._ready([fresh])
         self.actors[self.actors.index(actor)] = fresh
         return fresh

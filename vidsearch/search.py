@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .embed import Embedder
 from .extract import MediaError, open_media
-from .extract.frames import shrink, to_rgb
+from .extract.frames import picture_rgb
+from .preprocess import reduce_to
 from .store import Store, thumb_path
 
 ImageQuery = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -76,23 +77,22 @@ def _clean(text: str | None) -> str | None:
     return text.strip() if text and text.strip() else None
 
 
-def image_rgb(image: ImageQuery) -> np.ndarray:
-    """An RGB uint8 array (long side ≤ 320) from a file path, a PIL image or an RGB/grey array."""
+def image_rgb(image: ImageQuery, side: int) -> np.ndarray:
+    """An RGB uint8 array (shortest side at most `side`) from a file path, a PIL image or an RGB/grey array."""
     if isinstance(image, (str, os.PathLike)):
         try:
             media = open_media(os.fspath(image))
             try:
                 if media.info.kind != "image":
                     raise QueryError(f"{image} is not an image.")
-                return next(iter(media.frames(1.0))).rgb
+                return next(iter(media.frames(1.0, side))).rgb
             finally:
                 media.close()
         except MediaError as e:
             raise QueryError(f"Cannot read {image}: {e}.") from None
     if isinstance(image, Image.Image):
         try:
-            image.draft("RGB", (320, 320))
-            return shrink(np.asarray(to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8))
+            return picture_rgb(image, side)
         except (OSError, ValueError, SyntaxError) as e:
             raise QueryError(f"Cannot read the image: {e}.") from None
     a = np.asarray(image)
@@ -100,7 +100,7 @@ def image_rgb(image: ImageQuery) -> np.ndarray:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4) or a.size == 0:
         raise QueryError("An image array must be HxWx3 RGB (or HxW grey).")
-    return shrink(np.ascontiguousarray(a[:, :, :3], dtype=np.uint8))
+    return reduce_to(np.ascontiguousarray(a[:, :, :3], dtype=np.uint8), side)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ def query_vectors(store: Store, embedder: Embedder | None, q: Query) -> tuple[np
     if _clean(q.text):
         parts.append(q.w_text * embedder.encode_text([_clean(q.text)])[0])
     if q.image is not None:
-        parts.append(q.w_image * embedder.encode_images([image_rgb(q.image)])[0])
+        parts.append(q.w_image * embedder.encode_images([image_rgb(q.image, embedder.decode_side)])[0])
     if q.frame_id is not None:
         v = store.frame_vectors([int(q.frame_id)]).get(int(q.frame_id))
         if v is None:

@@ -123,7 +123,7 @@ class Store:
 
     @classmethod
     def create(cls, root: str | os.PathLike, *, model: str, pretrained: str, dim: int, interval: float,
-               min_score: float) -> "Store":
+               min_score: float, preprocess: str = "model") -> "Store":
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         # Built under another name and renamed into place: a run killed while creating leaves no catalog at all,
@@ -141,7 +141,7 @@ class Store:
                     if statement.strip():
                         db.execute(statement)
                 meta = {"model": model, "pretrained": pretrained, "dim": dim, "interval": interval,
-                        "min_score": min_score, "format_version": FORMAT_VERSION, "created_at": time.time(),
+                        "preprocess": preprocess, "min_score": min_score, "format_version": FORMAT_VERSION, "created_at": time.time(),
                         "generation": 0}
                 for k, v in meta.items():
                     db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, json.dumps(v)))

@@ -33,7 +33,9 @@ MODEL_CFG = {
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
 PREPROCESS_CFG = {"size": SIZE, "mean": list(MEAN), "std": list(STD),
-                  "interpolation": "bicubic", "resize_mode": "longest"}
+                  # Letterboxed (longest side, padded): the pad is grey 117, the nearest single value to the mean
+                  # colour fit_square pads with in training.
+                  "interpolation": "bicubic", "resize_mode": "longest", "fill_color": 117}
 
 # Several anchors per colour, because callers draw "red" as (255,0,0) or (200,30,30), "green" as (0,255,0) or (0,128,0).
 # Orange and yellow anchors are kept well apart in green: gold-like yellows made the two names overlap.

@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-# Open every frame at most this big: thumbnails (320 px) and the model input (224 px for ViT-B-32) need no
-# more, and small frames keep the decode→embed queue light.
-MAX_SIDE = 320
+from ..preprocess import reduce_to
+
+# Thumbnails' long side. The model's input is made from the decoded frame, which keeps more pixels (`side`).
+THUMB_SIDE = 320
 # Packets held while looking for the next keyframe: 20 s at 30 fps; past that the group is decoded as it comes.
 MAX_GROUP = 600
 
@@ -37,10 +38,11 @@ class MediaInfo:
 @dataclass
 class Frame:
     t: float  # presentation time in seconds (0 for images)
-    rgb: np.ndarray  # HxWx3 uint8, long side <= MAX_SIDE
+    rgb: np.ndarray  # HxWx3 uint8, shortest side at most the `side` asked for
 
 
-def shrink(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+def shrink(rgb: np.ndarray, max_side: int = THUMB_SIDE) -> np.ndarray:
+    """The picture with its long side at most `max_side` (a thumbnail)."""
     h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
     if scale >= 1:
@@ -65,6 +67,15 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
+def picture_rgb(im: Image.Image, side: int) -> np.ndarray:
+    """A still picture as it is meant to be seen (EXIF orientation applied, RGB), shortest side at most `side`."""
+    # JPEG decodes straight to a fraction of its size (DCT scaling), never below `side` on either axis: a
+    # 24-megapixel photo costs far less.
+    im.draft("RGB", (side, side))
+    rgb = reduce_to(np.asarray(to_rgb(ImageOps.exif_transpose(im)), dtype=np.uint8), side)
+    return np.ascontiguousarray(rgb)
+
+
 class _Image:
     def __init__(self, path: str, im: Image.Image):
         self.path = path
@@ -78,14 +89,9 @@ class _Image:
             w, h = h, w
         self.info = MediaInfo("image", w, h)
 
-    def frames(self, interval: float) -> Iterator[Frame]:
-        im = self._im
+    def frames(self, interval: float, side: int) -> Iterator[Frame]:
         try:
-            # JPEG decodes straight to a fraction of its size (DCT scaling): a 24-megapixel photo costs far less.
-            im.draft("RGB", (MAX_SIDE, MAX_SIDE))
-            im = to_rgb(ImageOps.exif_transpose(im))
-            im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BICUBIC, reducing_gap=2.0)
-            rgb = np.asarray(im, dtype=np.uint8).copy()
+            rgb = picture_rgb(self._im, side)
         except Image.DecompressionBombError as e:
             raise MediaError(f"image too large to open safely ({e})") from None
         except (OSError, ValueError, SyntaxError) as e:
@@ -101,7 +107,7 @@ class _Video:
 
     Packets are read one group of pictures (keyframe to keyframe) at a time. A group that holds no mark is
     never decoded, and decoding stops at the last mark inside a group. Frames are converted only at
-    marks, scaled down in the same FFmpeg pass.
+    marks, scaled down in the same FFmpeg pass to the `side` the model's preprocessing needs.
     """
 
     def __init__(self, path: str, container):
@@ -113,7 +119,7 @@ class _Video:
         fps = float(rate) if rate else 0.0
         self.info = MediaInfo("video", ctx.width, ctx.height, fps if math.isfinite(fps) and fps > 0 else 0.0)
 
-    def frames(self, interval: float) -> Iterator[Frame]:
+    def frames(self, interval: float, side: int) -> Iterator[Frame]:
         stream = self._stream
         stream.thread_type = "AUTO"
         tb = float(stream.time_base or 0) or 1 / 90000
@@ -129,7 +135,7 @@ class _Video:
                 t = max((fr.pts - start) * tb, 0.0)
                 if t + eps < state["next"]:
                     continue
-                rgb = self._to_rgb(fr)
+                rgb = self._to_rgb(fr, side)
                 if state["n"] == 0:  # its size is what a viewer sees, rotation applied
                     self.info.height, self.info.width = _display_size(fr)
                 state["n"] += 1
@@ -175,10 +181,10 @@ class _Video:
         self.info.duration = state["end"]
 
     @staticmethod
-    def _to_rgb(fr) -> np.ndarray:
-        # Scaled and converted in one FFmpeg pass, straight to the small size.
+    def _to_rgb(fr, side: int) -> np.ndarray:
+        # Scaled and converted in one FFmpeg pass, straight to the size the model's preprocessing needs.
         h, w = fr.height, fr.width
-        scale = min(1.0, MAX_SIDE / max(h, w))
+        scale = min(1.0, side / min(h, w))
         rgb = fr.to_ndarray(format="rgb24", width=max(1, round(w * scale)), height=max(1, round(h * scale)),
                             interpolation="AREA")
         turns = round(_rotation(fr) / 90) % 4

@@ -29,7 +29,7 @@ UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 class Query:
     text: str
     neg: str
-    image: np.ndarray | None  # RGB, long side at most 320 px
+    image: np.ndarray | None  # RGB, decoded at the size the model's preprocessing needs
     qimg: str | None  # the token `image` is remembered under, for links that redo this query
     image_lost: bool  # the request named a remembered image that is no longer kept: that part is dropped
     like: int | None  # a frame id: "more like this"
@@ -149,6 +149,6 @@ def read_image(upload: FileStorage) -> np.ndarray:
     if width * height > limits.max_pixels:
         raise BadRequest(f"The image has too many pixels to open safely ({width}×{height}).")
     try:
-        return image_rgb(image)
+        return image_rgb(image, limits.index.embedder.decode_side)
     except Exception:
         raise BadRequest("The image is damaged and cannot be decoded.") from None

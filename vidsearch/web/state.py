@@ -15,10 +15,11 @@ from .proxy import Proxies
 
 
 class RecentImages:
-    """Uploaded query images (decoded RGB, long side ≤ 320 px) under random tokens, the newest `size` kept.
+    """Uploaded query images (decoded RGB, shortest side at most twice the model's input) under random tokens, the
+    newest `size` kept.
 
     A watch page opened from an image search cannot re-upload the image: its URL carries the token instead, and
-    redoes the query from the image kept here (at most size × 300 KB). An evicted token is simply unknown."""
+    redoes the query from the image kept here (at most size × 1 MB for a 224 px model). An evicted token is simply unknown."""
 
     def __init__(self, size: int = 64):
         self.size = size
