@@ -5,7 +5,7 @@
 
 Indexes a small library A into a fresh index on that filesystem, fills the filesystem to leave a different amount
 of free space each trial (from nothing to 2.5 times what library B needs), then indexes library B into the
-same index. Each trial checks that the run either finished or raised store.WriteError (and which write failed: a
+same index. Each trial checks that the run either finished or raised WriteError (and which write failed: a
 thumbnail, the catalog or the FAISS file), that the index then opens on the still-full disk, still has A, finds
 A's red circle, has every frame's thumbnail and nothing staged or half-saved; then frees the space, re-runs, and
 compares the catalog with a clean run's. One more run goes through the CLI, the disk filling halfway through:
@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from media import FFMPEG, draw, segments_video  # noqa: E402
 
 from vidsearch.index import Index  # noqa: E402
-from vidsearch.store import StoreError, WriteError, thumb_path  # noqa: E402
+from vidsearch.errors import StoreError, WriteError  # noqa: E402
+from vidsearch.store import thumb_path  # noqa: E402
 
 MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 

@@ -374,7 +374,7 @@ def main(argv=None) -> int:
         ap.error("--generate takes no VIDEOS or CAPTIONS")
 
     from vidsearch import Index
-    from vidsearch.index import IndexMismatch
+    from vidsearch import IndexMismatch
 
     cleanup = []
     try:

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from media import segments_video
 
 import vidsearch
-from vidsearch import ingest, store, vectors
+from vidsearch import errors, ingest, store, vectors
 from vidsearch.cli import main
-from vidsearch.store import StoreError
+from vidsearch.errors import StoreError
 
 COLOURS = ["red", "green", "blue", "yellow", "orange", "purple"]
 
@@ -421,7 +421,7 @@ def test_opening_on_a_full_disk_is_one_sentence(indexed, monkeypatch):
     def refuse(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
     monkeypatch.setattr(store.sqlite3, "connect", refuse)
-    monkeypatch.setattr(store.shutil, "disk_usage", lambda path: SimpleNamespace(free=0))
+    monkeypatch.setattr(errors.shutil, "disk_usage", lambda path: SimpleNamespace(free=0))
     res = CliRunner().invoke(main, ["search", "a red circle", "--index", str(index_dir)], catch_exceptions=False)
     assert res.exit_code == 1
     assert res.output.startswith(f"Error: The index at {index_dir} could not be opened (the disk is full);")

@@ -103,7 +103,7 @@ def test_a_full_disk_on_the_driver_stops_the_run_with_whole_sources(ray_session,
     import errno
     import pathlib
 
-    from vidsearch.store import WriteError
+    from vidsearch.errors import WriteError
 
     written = []
 

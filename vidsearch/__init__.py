@@ -1,10 +1,10 @@
 """vidsearch: semantic search over a video and photo library with CLIP and FAISS."""
-from .embed import ModelLoadError
-from .index import Index, IndexMismatch, Stats
+from .errors import (IndexMismatch, MediaError, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError,
+                     VidsearchError, WriteError)
+from .index import Index, Stats
 from .ingest import Progress, Report
-from .search import Hit, QueryError
-from .store import StoreError
+from .search import Hit
 
-__all__ = ["Index", "Hit", "Stats", "Report", "Progress", "IndexMismatch", "ModelLoadError", "QueryError",
-           "StoreError"]
+__all__ = ["Hit", "Index", "IndexMismatch", "MediaError", "ModelLoadError", "Progress", "QueryError", "RayFailure",
+           "RayMissing", "Report", "Stats", "StoreError", "VidsearchError", "WriteError"]
 __version__ = "0.1.0"

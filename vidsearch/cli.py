@@ -8,14 +8,13 @@ import time
 
 import click
 
-from .embed import ModelLoadError
 from .format import fmt_bytes, fmt_time
-from .index import Index, IndexMismatch, default_index_dir
+from .errors import IndexMismatch, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError, WriteError
+from .index import Index, default_index_dir
 from .ingest import DECODE_TIMEOUT
-from .ingest_ray import RayFailure, RayMissing, check_address
+from .ingest_ray import check_address
 from .preprocess import LETTERBOX, MODEL, MODES
-from .search import PER_VIDEO, QueryError
-from .store import StoreError, WriteError
+from .search import PER_VIDEO
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
                             help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .errors import ModelLoadError
 from .preprocess import MODEL, Preprocessor
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -27,10 +28,6 @@ LOCAL_DIR = "local-dir:"
 # "vidsearch_min_score" in open_clip_config.json (the test model does).
 DEFAULT_MIN_SCORE = 0.2
 TEXT_CACHE = 256
-
-
-class ModelLoadError(Exception):
-    """The model cannot be had; str() is one sentence for the user."""
 
 
 def resolve_model(model: str | None, pretrained: str | None) -> tuple[str, str]:

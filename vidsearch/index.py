@@ -8,10 +8,11 @@ from typing import Callable, Iterable
 
 from . import ingest
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
+from .errors import IndexMismatch, StoreError
 from .ingest import Progress, Report
 from .preprocess import LEGACY, MODEL, MODES
 from .search import PER_VIDEO, Hit, ImageQuery, Query, Scorer, search, video_scores
-from .store import Store, StoreError
+from .store import Store
 
 DEFAULT_INTERVAL = 1.0
 
@@ -19,10 +20,6 @@ DEFAULT_INTERVAL = 1.0
 def default_index_dir() -> str:
     """`$VIDSEARCH_INDEX`, else ./vidsearch-index."""
     return os.environ.get("VIDSEARCH_INDEX", "vidsearch-index")
-
-
-class IndexMismatch(ValueError):
-    """Options that contradict what the existing index was built with."""
 
 
 @dataclass
@@ -57,7 +54,7 @@ class Index:
     its own, and asking for different ones raises IndexMismatch. `preprocess` is "model" (pictures reach the model
     as its own open_clip preprocessing feeds them, the default) or "letterbox" (the whole frame, padded to a
     square; indexes made before vidsearch recorded this are letterboxed). `add` skips a file whose decoding yields no frame for
-    `decode_timeout` seconds, and raises store.WriteError (a StoreError) when the folder cannot be written.
+    `decode_timeout` seconds, and raises WriteError (a StoreError) when the folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,
@@ -109,7 +106,7 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        """The CLIP model, loaded on first use (raises embed.ModelLoadError with a one-sentence reason)."""
+        """The CLIP model, loaded on first use (raises ModelLoadError with a one-sentence reason)."""
         if self._embedder is None:
             self._embedder = Embedder(self.model, self.pretrained or None, self.device, preprocess=self.preprocess)
         return self._embedder

@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from .embed import Embedder
-from .extract import Candidate, MediaError, MediaInfo, discover, open_media
+from .errors import MediaError, WriteError
+from .extract import Candidate, MediaInfo, discover, open_media
 from .extract.frames import shrink
-from .store import Store, WriteError, staging_dir
+from .store import Store, staging_dir
 
 LOCK_FILE = "write.lock"
 CHECKPOINT_SECONDS = 300  # save the FAISS cache this often during long runs, so a crash costs little to reopen
@@ -207,7 +208,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
         decode_timeout: float = DECODE_TIMEOUT) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
     (and so loaded) when there is something to embed. A file whose decoding yields no frame for `decode_timeout`
-    seconds is skipped. Raises store.WriteError if the index cannot be written (a full disk); the sources
+    seconds is skipped. Raises WriteError if the index cannot be written (a full disk); the sources
     committed until then stay."""
     started = time.monotonic()
     report, todo = start_run(store, paths)

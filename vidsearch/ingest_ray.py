@@ -17,22 +17,15 @@ import time
 from typing import Callable, Iterable, Iterator
 
 
-from .embed import Embedder, ModelLoadError
-from .extract import Candidate, MediaError, open_media
+from .embed import Embedder
+from .errors import MediaError, ModelLoadError, RayFailure, RayMissing
+from .extract import Candidate, open_media
 from .ingest import (CHECKPOINT_SECONDS, DECODE_TIMEOUT, Progress, Report, commit_source, finish_run, fresh_staging,
                      skip_source, stage_jpeg, start_run, thumbnail_jpeg)
 from .preprocess import MODEL
 from .store import Store
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
-
-
-class RayMissing(ImportError):
-    """Ray is not installed; str() is the one sentence for the user."""
-
-
-class RayFailure(RuntimeError):
-    """Ray could not be reached, or a worker died; sources committed before stay, a re-run goes on from there."""
 
 
 def require_ray():

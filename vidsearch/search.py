@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from .embed import Embedder
-from .extract import MediaError, open_media
+from .errors import MediaError, QueryError
+from .extract import open_media
 from .extract.frames import picture_rgb
 from .preprocess import reduce_to
 from .store import Store, thumb_path
@@ -30,10 +31,6 @@ JOIN_SIGMAS = 0.5  # a neighbouring sample joins a moment if it scores within th
 # σ of a query's scores is never taken below this: a small or uniform index would otherwise split a static shot on
 # decoder noise and show huge relative scores. CLIP cosines over a real library spread by 0.03-0.1.
 STD_FLOOR = 0.01
-
-
-class QueryError(ValueError):
-    """A query that cannot be run; str() says why."""
 
 
 @dataclass

@@ -9,10 +9,8 @@ makes that difference exact.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -21,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import StoreError, WriteError
 from .vectors import Vectors, kind_for
 
 FORMAT_VERSION = 1
@@ -58,25 +57,6 @@ CREATE TABLE IF NOT EXISTS skipped (
     at REAL NOT NULL
 );
 """
-
-
-class StoreError(Exception):
-    """A problem with the index folder itself; str() is the message for the user."""
-
-
-class WriteError(StoreError):
-    """The index folder could not be written (most often: the disk is full). Whole sources committed before stay."""
-
-    def __init__(self, root: Path, cause: BaseException, doing: str = "written"):
-        text = str(cause)
-        full = getattr(cause, "errno", None) == errno.ENOSPC or "disk is full" in text or "No space left" in text
-        if not full:  # SQLite reports a shared-memory file it cannot extend as a "disk I/O error"
-            with contextlib.suppress(OSError):
-                full = shutil.disk_usage(root).free < 1 << 20
-        reason = "the disk is full" if full else (getattr(cause, "strerror", None) or text.strip()
-                                                  or type(cause).__name__)
-        super().__init__(f"The index at {root} could not be {doing} ({reason}); it keeps every source indexed "
-                         "before, and running the same command again once that is fixed carries on from there.")
 
 
 def _unblob(blobs: list[bytes]) -> np.ndarray:

@@ -7,6 +7,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 from .discover import Candidate, discover  # noqa: E402
-from .frames import Frame, MediaError, MediaInfo, open_media  # noqa: E402
+from ..errors import MediaError  # noqa: E402
+from .frames import Frame, MediaInfo, open_media  # noqa: E402
 
 __all__ = ["Candidate", "discover", "Frame", "MediaError", "MediaInfo", "open_media"]

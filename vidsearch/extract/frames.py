@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..errors import MediaError
 from ..preprocess import reduce_to
 
 # Thumbnails' long side. The model's input is made from the decoded frame, which keeps more pixels (`side`).
@@ -20,10 +21,6 @@ MAX_GROUP = 600
 
 
 UNREADABLE = "not a readable image or video (unknown format, or the file is damaged)"
-
-
-class MediaError(Exception):
-    """A file that cannot be indexed; str() is the reason shown to the user."""
 
 
 @dataclass

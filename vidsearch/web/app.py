@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from ..format import fmt_bytes
 from ..index import Index
-from ..search import QueryError
+from ..errors import QueryError
 from . import api, media, pages
 from .proxy import Proxies
 from .state import WebState
@@ -49,7 +49,7 @@ def _same(given: str | None, expected: str) -> bool:
 def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MAX_UPLOAD,
                max_pixels: int | None = None, auth: str | None = None) -> Flask:
     """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
-    model that cannot be loaded fails here rather than on a request (raises StoreError, embed.ModelLoadError).
+    model that cannot be loaded fails here rather than on a request (raises StoreError, ModelLoadError).
     With `auth`, every route but static files needs `Authorization: Bearer AUTH` or the cookie that visiting any
     page once with `?token=AUTH` sets."""
     if auth is not None and not auth:
