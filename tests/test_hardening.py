@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from media import segments_video
 
 import vidsearch
-from vidsearch import errors, ingest, store, vectors
+from vidsearch import errors, store, vectors
+from vidsearch.ingest import local, plan as planning
 from vidsearch.cli import main
 from vidsearch.errors import StoreError
 
@@ -328,14 +329,14 @@ def test_files_whose_decoding_hangs_are_skipped_and_the_rest_indexed(tmp_path, t
                          ("fine2", "yellow")]:
         segments_video(lib / f"{name}.mp4", [(3, "circle", colour)])
     release = threading.Event()
-    real_open = ingest.open_media
+    real_open = local.open_media
 
     def open_media(path):
         if os.path.basename(path) == "hangs_opening.mp4":
             release.wait()
         media = real_open(path)
         return _Media(media, release.wait) if os.path.basename(path) == "hangs_after_a_frame.mp4" else media
-    monkeypatch.setattr(ingest, "open_media", open_media)
+    monkeypatch.setattr(local, "open_media", open_media)
     idx = vidsearch.Index(tmp_path / "index", model=tiny_model, decode_timeout=0.5)
     try:
         # Both decode threads hang (two workers): the run goes on with fresh ones.
@@ -361,8 +362,8 @@ def test_decode_timeout_option(tmp_path, tiny_model, monkeypatch):
     segments_video(lib / "hangs.mp4", [(2, "circle", "red")])
     segments_video(lib / "fine.mp4", [(2, "square", "blue")])
     release = threading.Event()
-    real_open = ingest.open_media
-    monkeypatch.setattr(ingest, "open_media", lambda p: _Media(real_open(p), release.wait) if os.path.basename(p) == "hangs.mp4"
+    real_open = local.open_media
+    monkeypatch.setattr(local, "open_media", lambda p: _Media(real_open(p), release.wait) if os.path.basename(p) == "hangs.mp4"
                         else real_open(p))
     try:
         res = within(60, lambda: CliRunner().invoke(
@@ -382,7 +383,7 @@ def test_files_deleted_or_changed_during_a_run_are_skipped_with_a_reason(tmp_pat
     for name, colour in [("deleted_before", "red"), ("deleted_during", "green"), ("changed", "blue"),
                          ("fine", "yellow")]:
         segments_video(lib / f"{name}.mp4", [(3, "circle", colour)])
-    real_plan, real_open = ingest.plan, ingest.open_media
+    real_plan, real_open = planning.plan, local.open_media
 
     def plan(store, paths):  # deleted after it was found, before it is decoded
         planned = real_plan(store, paths)
@@ -396,8 +397,8 @@ def test_files_deleted_or_changed_during_a_run_are_skipped_with_a_reason(tmp_pat
         if os.path.basename(path) == "changed.mp4":
             return _Media(media, lambda: os.utime(path, (time.time() + 60, time.time() + 60)))
         return media
-    monkeypatch.setattr(ingest, "plan", plan)
-    monkeypatch.setattr(ingest, "open_media", open_media)
+    monkeypatch.setattr(planning, "plan", plan)
+    monkeypatch.setattr(local, "open_media", open_media)
     idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
     report = idx.add([lib])
     deleted = "the file was deleted while it was being indexed"
@@ -435,7 +436,7 @@ def test_a_file_stuck_opening_blocks_later_opens_which_are_left_for_the_next_run
     for name, colour in [("a_stuck", "red"), ("b_stuck", "green"), ("c_fine", "blue"), ("d_fine", "yellow")]:
         segments_video(lib / f"{name}.mp4", [(2, "circle", colour)])
     release = threading.Event()
-    real_plan, real_open = ingest.plan, ingest.open_media
+    real_plan, real_open = planning.plan, local.open_media
 
     def plan(store, paths):  # the stuck files first, so that the fine ones come after the lock is taken
         todo, *rest = real_plan(store, paths)
@@ -448,8 +449,8 @@ def test_a_file_stuck_opening_blocks_later_opens_which_are_left_for_the_next_run
             if os.path.basename(path).endswith("_stuck.mp4"):
                 release.wait()
             return real_open(path)
-    monkeypatch.setattr(ingest, "plan", plan)
-    monkeypatch.setattr(ingest, "open_media", open_media)
+    monkeypatch.setattr(planning, "plan", plan)
+    monkeypatch.setattr(local, "open_media", open_media)
     idx = vidsearch.Index(tmp_path / "index", model=tiny_model, decode_timeout=0.5)
     try:
         report = within(60, lambda: idx.add([lib]))

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from media import draw, segments_video
-from vidsearch import Index, ingest_ray
+from vidsearch import Index
+from vidsearch.ingest import ray as ingest_ray
 from vidsearch.cli import main
 from vidsearch.store import thumb_path
 
@@ -89,7 +90,7 @@ def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, 
             self.error, self.embedder = None, type("Model", (), {"dim": 32, "default_min_score": 0.4})
 
         def index(self, path, interval, batch_size):
-            yield "missing", "node-b"
+            yield ingest_ray.Missing("node-b")
 
     monkeypatch.setattr(ingest_ray, "_Worker", Elsewhere)
     idx = Index(tmp_path / "idx", model=tiny_model)

@@ -11,8 +11,7 @@ import click
 from .format import fmt_bytes, fmt_time
 from .errors import IndexMismatch, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError, WriteError
 from .index import Index, default_index_dir
-from .ingest import DECODE_TIMEOUT
-from .ingest_ray import check_address
+from .ingest import DECODE_TIMEOUT, check_address
 from .preprocess import LETTERBOX, MODEL, MODES
 from .search import PER_VIDEO
 

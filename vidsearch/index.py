@@ -124,7 +124,7 @@ class Index:
         paths = [os.fspath(p) for p in paths]
         workers = None
         if ray:
-            from . import ingest_ray
+            from .ingest import ray as ingest_ray
 
             workers = ingest_ray.Workers(None if ray is True else ray, self.model, self.pretrained, self.device,
                                          ray_workers, self.preprocess)

@@ -1,0 +1,269 @@
+"""The local producer: decode threads and one embedder in this process, feeding a Run.
+
+    decode threads (`workers`, daemons) --Sampled/Finished/Failed/Fatal--> bounded queue --> the caller's thread:
+    batches of frames --> embedder --> Run (commits, skips, progress, checkpoints)
+
+Each decode thread takes the next file, opens it, samples a frame every `interval` s, prepares the model's input,
+stages the thumbnail (thumbnails.py) and sends one Sampled per frame, then Finished, or Failed with a reason, or
+Fatal when the index cannot be written (a full disk), which stops the run. The queue is bounded, so memory stays
+flat whatever the length of the videos. The caller's thread embeds the frames in batches and reports to the Run.
+
+A native decoder that hangs cannot be interrupted: a decoder that sends nothing for `decode_timeout` s is
+abandoned (a daemon thread, so it does not keep the process alive), its file skipped, and a fresh thread started.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..embed import Embedder
+from ..errors import MediaError, WriteError
+from ..extract import Candidate, MediaInfo, open_media
+from ..store import Store
+from .plan import vanished
+from .runs import DECODE_TIMEOUT, Pending, Progress, Report, Run
+from .thumbnails import thumbnail_jpeg
+
+
+@dataclass
+class Sampled:
+    """A frame: its time, the model's input, and its thumbnail staged as a file."""
+
+    cand: Candidate
+    t: float
+    square: np.ndarray
+    thumb: Path
+
+
+@dataclass
+class Finished:
+    cand: Candidate
+    info: MediaInfo
+
+
+@dataclass
+class Failed:
+    cand: Candidate
+    reason: str
+
+
+@dataclass
+class Fatal:
+    """The index could not be written: the run stops."""
+
+    cand: Candidate
+    error: WriteError
+
+
+Message = Sampled | Finished | Failed | Fatal
+
+
+def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
+        batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
+        decode_timeout: float = DECODE_TIMEOUT) -> Report:
+    """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
+    (and so loaded) when there is something to embed. A file whose decoding yields no frame for `decode_timeout`
+    seconds is skipped. Raises WriteError if the index cannot be written (a full disk); the sources
+    committed until then stay."""
+    with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
+        if r.todo:
+            embedder = get_embedder()
+            decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64))
+            try:
+                _consume(r, decoders, _Batch(embedder, batch_size))
+            finally:
+                decoders.close()
+        return r.finish()
+
+
+def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
+    """Take the decoders' messages until every file is settled, reporting them to the run."""
+    wait = min(1.0, r.decode_timeout / 4)  # how often stalls are looked for when nothing comes
+    while r.unfinished:
+        try:
+            msg: Message = decoders.out.get(timeout=wait)
+        except queue.Empty:
+            decoders.give_up_stalled()
+            continue
+        decoders.give_up_stalled()
+        if r.given_up(msg.cand):  # from an abandoned decoder that came unstuck: stale
+            if isinstance(msg, Sampled):
+                msg.thumb.unlink(missing_ok=True)
+            continue
+        match msg:
+            case Sampled(cand, t, square, thumb):
+                if batch.add(r.sampled(cand, t, thumb), square):
+                    batch.flush()
+                    r.commit_ready()
+                    r.tick(cand.path)
+            case Finished(cand, info):
+                r.finished(cand, info)
+            case Failed(cand, reason):
+                r.skip(cand, reason)
+            case Fatal(_, error):
+                raise error
+        r.checkpoint()
+    batch.flush()
+    r.commit_ready()
+
+
+class _Batch:
+    """Frames waiting for the embedder, each with the pending source its vector goes to."""
+
+    def __init__(self, embedder: Embedder, size: int):
+        self.embedder, self.size = embedder, size
+        self.items: list[tuple[Pending, np.ndarray]] = []
+
+    def add(self, p: Pending, square: np.ndarray) -> bool:
+        """Add a frame; True when the batch is full."""
+        self.items.append((p, square))
+        return len(self.items) >= self.size
+
+    def flush(self) -> None:
+        if self.items:
+            vecs = self.embedder.encode_prepared([sq for _, sq in self.items])
+            for (p, _), v in zip(self.items, vecs):
+                p.vectors.append(v)
+            self.items.clear()
+
+
+class _Stopped(Exception):
+    """Raised in a decode thread when the run ended or abandoned it: it stops at its next message."""
+
+
+@dataclass
+class _Decoder:
+    """A decode thread as the consumer sees it, to tell a stalled decoder from a busy one."""
+
+    thread: threading.Thread | None = None
+    cand: Candidate | None = None
+    busy_since: float | None = None  # when it went back to decoding; None while it waits for the queue or is idle
+    opening: bool = False  # inside open_media, rather than reading frames
+    abandoned: bool = False
+
+
+class _Decoders:
+    """The decode threads, the files they have yet to take, and the queue they send on. The methods whose names
+    start with an underscore run in the decode threads; the others in the consumer's."""
+
+    def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int):
+        self.run, self.embedder, self.interval = r, embedder, interval
+        self.out: queue.Queue[Message] = queue.Queue(maxsize=queue_size)  # bounds memory whatever the video length
+        self.jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()
+        for c in r.todo:
+            self.jobs.put(c)
+        self.stop = threading.Event()
+        self.handoff = threading.Lock()  # a decoder takes its next file and the consumer abandons it, never both
+        self.active: list[_Decoder] = []
+        self.stuck: list[_Decoder] = []
+        for _ in range(min(workers, len(r.todo))):
+            self.start_one()
+
+    def start_one(self) -> None:
+        d = _Decoder()
+        # A daemon thread: one stuck in a hung decoder must not keep the process from exiting.
+        d.thread = threading.Thread(target=self._work, args=(d,), name="vidsearch-decode", daemon=True)
+        self.active.append(d)
+        d.thread.start()
+
+    def give_up_stalled(self) -> None:
+        """Abandon the decoders that sent nothing for decode_timeout, and tell the run."""
+        now = time.monotonic()
+        for d in list(self.active):
+            with self.handoff:
+                since, opening = d.busy_since, d.opening
+                if since is None or now - since < self.run.decode_timeout:
+                    continue
+                d.abandoned = True
+            self.active.remove(d)
+            # A stall in opening while another decoder is still stuck opening means opens block on something they
+            # share (a dead network mount, a decoder library's lock), not on this file: only the first stuck file
+            # is remembered as unreadable; this one, and the files not started, are left for the next run rather
+            # than each costing decode_timeout and being remembered as unreadable too.
+            blockers = [x.cand.path for x in self.stuck if opening and x.opening and x.thread.is_alive()]
+            culprit = blockers[0] if blockers else None
+            self.stuck.append(d)
+            self.run.stalled(d.cand, behind=culprit)
+            if culprit is None:
+                self.start_one()
+                continue
+            while True:
+                try:
+                    c = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                self.run.not_tried(c, culprit)
+
+    def close(self) -> None:
+        self.stop.set()
+        for d in self.active:  # each stops at its next frame; one that hangs is left after decode_timeout
+            d.thread.join(timeout=self.run.decode_timeout)
+
+    # -- in the decode threads -----------------------------------------------------------------------------------
+
+    def _work(self, d: _Decoder) -> None:
+        with contextlib.suppress(_Stopped):
+            while (c := self._take(d)) is not None:
+                self._decode(c, d)
+
+    def _take(self, d: _Decoder) -> Candidate | None:
+        with self.handoff:
+            if self.stop.is_set() or d.abandoned:
+                return None
+            try:
+                d.cand = self.jobs.get_nowait()
+            except queue.Empty:
+                d.busy_since = None
+                return None
+            d.busy_since = time.monotonic()
+            return d.cand
+
+    def _decode(self, c: Candidate, d: _Decoder) -> None:
+        """Send what becomes of one file: its frames, then Finished, Failed or Fatal."""
+        try:
+            info = self._sample(c, d)
+            gone = vanished(c)
+            self._put(Finished(c, info) if gone is None else Failed(c, gone), d)
+        except WriteError as e:
+            self._put(Fatal(c, e), d)
+        except MediaError as e:
+            self._put(Failed(c, vanished(c) or str(e)), d)
+        except _Stopped:
+            raise
+        except Exception as e:  # noqa: BLE001 - a decoder bug on one file must not end the run
+            self._put(Failed(c, vanished(c) or f"{type(e).__name__}: {e}"), d)
+
+    def _sample(self, c: Candidate, d: _Decoder) -> MediaInfo:
+        d.opening = True
+        media = open_media(c.path)  # the module's name, looked up at each call: tests replace it
+        d.opening = False
+        try:
+            for fr in media.frames(self.interval, self.embedder.decode_side):
+                thumb = self.run.stage(thumbnail_jpeg(fr.rgb))
+                try:
+                    self._put(Sampled(c, fr.t, self.embedder.prepare(fr.rgb), thumb), d)
+                except _Stopped:
+                    thumb.unlink(missing_ok=True)
+                    raise
+            return media.info
+        finally:
+            media.close()
+
+    def _put(self, msg: Message, d: _Decoder) -> None:
+        d.busy_since = None  # waiting for the consumer is not a stall
+        while True:
+            if self.stop.is_set() or d.abandoned:
+                raise _Stopped
+            try:
+                self.out.put(msg, timeout=0.2)
+                break
+            except queue.Full:
+                pass
+        d.busy_since = time.monotonic()

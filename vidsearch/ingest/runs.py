@@ -1,0 +1,223 @@
+"""One indexing run's state and bookkeeping, whichever producer feeds it.
+
+Run.start plans the run (plan.py), removes the sources whose files are gone and empties the staging folder. A
+producer then tells the run what becomes of each file: local.py (decode threads and one embedder in this process)
+or ray.py (decode-and-embed workers on a Ray cluster). The run keeps the frames of each file pending until the file
+is read to the end and all its vectors are in, then commits it as one transaction; it skips (and remembers as
+unreadable, unless the fault is elsewhere) the files that fail or stall, ticks progress, saves the FAISS cache every
+CHECKPOINT_SECONDS, and finish() saves it and records the run. This process is the index's only writer (WriterLock):
+a run killed at any moment leaves whole sources, and the next run picks up where it stopped.
+
+This module is named runs.py, not run.py, because `vidsearch.ingest.run` is the local entry function.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..extract import Candidate, MediaInfo
+from ..store import Store
+from . import plan as planning
+from .thumbnails import clear_staging, fresh_staging, stage_jpeg
+
+LOCK_FILE = "write.lock"
+CHECKPOINT_SECONDS = 300  # save the FAISS cache this often during long runs, so a crash costs little to reopen
+# A file whose decoder goes this long without a frame is skipped: a native decoder that hangs cannot be stopped
+# in its thread, so the thread is left behind and the run goes on with a fresh one. Generous, because a slow
+# decoder is not a hung one; a working one yields a frame per interval of video (720p H.264 decodes at about
+# 300 frames/s on the development machine: README, Speed).
+DECODE_TIMEOUT = 60.0
+
+
+@dataclass
+class Progress:
+    files_done: int
+    files_total: int
+    frames: int
+    seconds: float
+    path: str = ""
+
+
+@dataclass
+class Report:
+    """What one run did. `skipped` holds (path, reason) for every file that could not be indexed."""
+
+    added: list[str] = field(default_factory=list)
+    frames_added: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"added": len(self.added), "frames_added": self.frames_added, "unchanged": self.unchanged,
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
+                "seconds": round(self.seconds, 2)}
+
+
+class WriterLock:
+    """One indexing run per index folder at a time (an OS lock: released even if the process is killed)."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self._f = open(root / LOCK_FILE, "w")  # noqa: SIM115 - held open until release()
+        try:
+            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.close()
+            raise RuntimeError(f"Another vidsearch run is writing to {root}; wait for it to finish.") from None
+
+    def release(self) -> None:
+        self._f.close()
+
+
+@dataclass
+class Pending:
+    """A file being indexed: its frames so far (time, staged thumbnail, and vector once embedded)."""
+
+    cand: Candidate
+    times: list[float] = field(default_factory=list)
+    thumbs: list[Path] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    info: MediaInfo | None = None  # set once the file was read to the end
+
+    @property
+    def ready(self) -> bool:
+        return self.info is not None and len(self.vectors) == len(self.times)
+
+    def discard(self) -> None:
+        for staged in self.thumbs:
+            staged.unlink(missing_ok=True)
+
+
+class Run:
+    """A run's state. Only one thread reports to it (the producer's consuming thread); stage() is safe from any.
+
+    Made by `with Run.start(...) as run:`; leaving the block empties the staging folder, whether the run finished
+    or failed."""
+
+    def __init__(self, store: Store, todo: list[Candidate], report: Report, started: float,
+                 progress: Callable[[Progress], None] | None, decode_timeout: float):
+        self.store, self.todo, self.report, self.decode_timeout = store, todo, report, decode_timeout
+        self._started, self._progress = started, progress
+        self.staging = fresh_staging(store.root)
+        self.pending: dict[str, Pending] = {}
+        self.files_done = self.frames_seen = 0
+        self._settled: set[str] = set()  # files finished or skipped: nothing more is expected of them
+        self._given_up: set[str] = set()  # files whose producer stalled: what it still sends is stale
+        self._last_checkpoint = time.monotonic()
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, store: Store, paths: Iterable[str], *, progress: Callable[[Progress], None] | None = None,
+              decode_timeout: float = DECODE_TIMEOUT) -> Iterator[Run]:
+        """Plan a run and remove the sources whose files are gone (the caller holds the WriterLock)."""
+        started = time.monotonic()
+        report = Report()
+        todo, gone, skipped, report.unchanged = planning.plan(store, paths)  # looked up here: tests wrap it
+        report.skipped.extend(skipped)
+        for path in gone:
+            store.remove_source(path)
+            report.removed.append(path)
+        run = cls(store, todo, report, started, progress, decode_timeout)
+        try:
+            yield run
+        finally:
+            clear_staging(run.staging)  # thumbnails of sources never committed
+
+    def finish(self) -> Report:
+        """Save the FAISS cache and record the run in the catalog."""
+        self.store.save_vectors()
+        self.report.seconds = time.monotonic() - self._started
+        self.store.set_meta("last_run", {"finished_at": time.time(), **self.report.as_dict()})
+        return self.report
+
+    @property
+    def unfinished(self) -> bool:
+        return self.files_done < len(self.todo)
+
+    # -- what the producers report -------------------------------------------------------------------------------
+
+    def stage(self, jpeg: bytes) -> Path:
+        """A thumbnail, written to the staging folder until its source commits (WriteError on a full disk)."""
+        return stage_jpeg(jpeg, self.staging, self.store.root)
+
+    def sampled(self, cand: Candidate, t: float, thumb: Path, vector: np.ndarray | None = None) -> Pending:
+        """A frame of `cand` at `t`, its thumbnail staged; its vector comes with it or is appended to the returned
+        Pending once embedded."""
+        p = self.pending.setdefault(cand.path, Pending(cand))
+        p.times.append(t)
+        p.thumbs.append(thumb)
+        if vector is not None:
+            p.vectors.append(vector)
+        self.frames_seen += 1
+        return p
+
+    def finished(self, cand: Candidate, info: MediaInfo) -> None:
+        """`cand` was read to the end: it commits as soon as its last vectors are in."""
+        self.pending.setdefault(cand.path, Pending(cand)).info = info
+        self._settle(cand)
+        self.commit_ready()
+        self.tick(cand.path)
+
+    def commit_ready(self) -> None:
+        """Commit every pending source whose frames are all embedded, each as one transaction."""
+        for path, p in list(self.pending.items()):
+            if p.ready:
+                c, info = p.cand, p.info
+                self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
+                                      info.height, list(zip(p.times, p.vectors, p.thumbs)))
+                self.report.added.append(c.path)
+                self.report.frames_added += len(p.times)
+                del self.pending[path]
+
+    def skip(self, cand: Candidate, reason: str, *, remember: bool = True) -> None:
+        """Drop what `cand` staged and report it. Remembered (the default), it is not retried until it changes, and
+        a changed file that no longer reads loses its old frames; not remembered, the next run tries it again."""
+        self.pending.pop(cand.path, Pending(cand)).discard()
+        self.report.skipped.append((cand.path, reason))
+        if remember:
+            self.store.remove_source(cand.path, skipped_reason=reason, size=cand.size, mtime=cand.mtime)
+        self._settle(cand)
+        self.tick(cand.path)
+
+    def stalled(self, cand: Candidate, behind: str | None = None) -> None:
+        """Give up on `cand`, whose decoder sent nothing for decode_timeout. `behind`: the stuck file it waits on,
+        when the stall is not this file's fault (then it is tried again next run)."""
+        if cand.path in self._settled:  # its last message came in before the stall was noticed
+            return
+        self._given_up.add(cand.path)
+        if behind is None:
+            self.skip(cand, f"decoding stalled for {self.decode_timeout:g} s (no frame came)")
+        else:
+            self.skip(cand, f"decoding stalled behind {behind}, which is stuck; tried again next run", remember=False)
+
+    def not_tried(self, cand: Candidate, behind: str) -> None:
+        self.skip(cand, f"not tried: decoding is blocked behind {behind}, which is stuck; tried again next run",
+                  remember=False)
+
+    def given_up(self, cand: Candidate) -> bool:
+        return cand.path in self._given_up
+
+    # -- upkeep --------------------------------------------------------------------------------------------------
+
+    def tick(self, path: str = "") -> None:
+        if self._progress:
+            self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
+                                    time.monotonic() - self._started, path))
+
+    def checkpoint(self) -> None:
+        """Save the FAISS cache if the last save is CHECKPOINT_SECONDS old."""
+        if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
+            self.store.save_vectors()
+            self._last_checkpoint = time.monotonic()
+
+    def _settle(self, cand: Candidate) -> None:
+        self._settled.add(cand.path)
+        self.files_done += 1
