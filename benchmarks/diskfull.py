@@ -49,21 +49,21 @@ def build(work: Path) -> tuple[Path, Path]:
 
 def catalog(index: Path) -> set[tuple[str, float]]:
     with Index(index) as idx:
-        return {(s["path"], round(float(t), 3)) for s in idx.store.sources()
-                for t in idx.store.source_frames(s["id"])[1]}
+        return {(s.path, round(float(t), 3)) for s in idx.sources()
+                for t in idx.frames(s.id)[1]}
 
 
 def check(idx: Index, a: Path) -> None:
     """What must hold after a run, finished or stopped by the full disk."""
     index, store = idx.path, idx.store
-    paths = {s["path"] for s in store.sources()}
+    paths = {s.path for s in store.sources()}
     assert {str(a / "red.mp4"), str(a / "green.png")} <= paths, "library A is gone"
     hit = idx.search("a red circle", k=1)[0]
     assert hit.source == str(a / "red.mp4") and (hit.start, hit.end) == (0, 3), f"search finds {hit}"
     ids = []
     for s in store.sources():
-        fids = store.source_frames(s["id"])[0]
-        assert len(fids) == s["frames"] > 0, f"{s['path']}: {len(fids)} of {s['frames']} frames"
+        fids = store.source_frames(s.id)[0]
+        assert len(fids) == s.frames > 0, f"{s['path']}: {len(fids)} of {s['frames']} frames"
         ids += fids
     missing = [i for i in ids if not thumb_path(index, i).is_file()]
     assert not missing, f"{len(missing)} thumbnails missing"

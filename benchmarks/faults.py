@@ -72,8 +72,8 @@ def catalog(index: Path) -> set[tuple[str, float]]:
         store = idx.store
         out = set()
         for s in store.sources():
-            _, times, _ = store.source_frames(s["id"])
-            out |= {(s["path"], round(float(t), 3)) for t in times}
+            _, times, _ = store.source_frames(s.id)
+            out |= {(s.path, round(float(t), 3)) for t in times}
         assert store.counts()["frames"] == len(out), "frame count disagrees with the frames listed"
         return out
     finally:

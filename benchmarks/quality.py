@@ -255,9 +255,9 @@ def _finite(rank: float) -> int | None:
 
 
 def evaluate(index, captions: list[Caption], rank_k: int, progress: bool) -> dict:
-    videos = [s for s in index.sources() if s["kind"] == "video"]
-    duration = {s["path"]: float(s.get("duration") or 0.0) for s in videos}
-    source_id = {s["path"]: s["id"] for s in videos}
+    videos = [s for s in index.sources() if s.kind == "video"]
+    duration = {s.path: float(s.get("duration") or 0.0) for s in videos}
+    source_id = {s.path: s.id for s in videos}
     n_videos = max(len(videos), 1)
     index.search("warm up", k=1, per_video=0, min_score=-1)  # model load, not query latency
     by_text: dict[str, list[Caption]] = {}
@@ -427,7 +427,7 @@ def main(argv=None) -> int:
             index_s = time.perf_counter() - t
             for p, why in report.skipped[:10]:
                 print(f"  skipped {p}: {why}", file=sys.stderr)
-            indexed = {s["path"] for s in index.sources() if s["kind"] == "video"}
+            indexed = {s.path for s in index.sources() if s.kind == "video"}
             ok = [c for c in captions if c.path in indexed]
             st = index.stats()
             res = {"setup": {"model": index.model, "pretrained": index.pretrained, "interval": index.interval,

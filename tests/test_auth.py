@@ -24,7 +24,6 @@ def _app(index, auth):
 def app(index):
     app = _app(index, TOKEN)
     yield app
-    app.extensions["vidsearch"].proxies.close()
 
 
 @pytest.fixture
@@ -82,25 +81,19 @@ def test_a_wrong_token_or_cookie_is_refused(client):
 
 def test_a_cookie_from_another_token_is_refused(index, client):
     other = _app(index, "another-token")
-    try:
-        r = other.test_client().get("/?token=another-token")
-        value = r.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-        client.set_cookie(AUTH_COOKIE, value)
-        assert client.get("/").status_code == 401
-    finally:
-        other.extensions["vidsearch"].proxies.close()
+    r = other.test_client().get("/?token=another-token")
+    value = r.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    client.set_cookie(AUTH_COOKIE, value)
+    assert client.get("/").status_code == 401
 
 
 def test_without_auth_nothing_changes(index):
     app = _app(index, None)
-    try:
-        client = app.test_client()
-        assert client.get("/").status_code == 200
-        assert client.get("/api/info").status_code == 200
-        r = client.get("/?token=whatever")
-        assert r.status_code == 200 and "Set-Cookie" not in r.headers
-    finally:
-        app.extensions["vidsearch"].proxies.close()
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/api/info").status_code == 200
+    r = client.get("/?token=whatever")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers
 
 
 def test_an_empty_token_is_an_error(index):

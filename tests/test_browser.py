@@ -42,7 +42,6 @@ def server(tmp_path_factory, shapes_video, tiny_model):
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=10)
-    app.extensions["vidsearch"].proxies.close()
     index.close()
 
 

@@ -38,7 +38,8 @@ def test_index_search_info(run, tmp_path, tiny_model, shapes_video):
 
     res = run("search", "a blue square", "--json", "-k", "3")
     hits = json.loads(res.output)
-    assert len(hits) == 1 and hits[0]["source"] == str(path) and hits[0]["kind"] == "video"
+    assert len(hits) == 1 and hits[0]["kind"] == "video"
+    assert hits[0]["path"] == str(path) and hits[0]["source"] == "shapes.mp4"
     assert 3 <= hits[0]["t"] < 6 and (hits[0]["start"], hits[0]["end"]) == (3, 6) and not hits[0]["weak"]
     everything = json.loads(run("search", "a blue square", "--json", "--min-score", "-1", "--per-video", "0").output)
     assert everything[0] == hits[0] and sorted((h["start"], h["end"]) for h in everything)[-1][1] == 12

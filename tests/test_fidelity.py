@@ -110,7 +110,7 @@ def picture(path) -> Image.Image:
 
 def stored(idx) -> dict:
     """path → (times, vectors) as the index keeps them."""
-    return {s["path"]: idx.store.source_frames(s["id"])[1:] for s in idx.sources()}
+    return {s.path: idx.frames(s.id)[1:] for s in idx.sources()}
 
 
 def test_stored_photo_vectors_are_open_clips(indexed, library):

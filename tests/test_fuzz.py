@@ -25,7 +25,6 @@ params = st.dictionaries(st.sampled_from(PARAMS), value, max_size=len(PARAMS))
 def client(small_index):
     app = create_app(small_index, max_upload=256 * 1024)
     yield app.test_client()
-    app.extensions["vidsearch"].proxies.close()
 
 
 def check(response) -> None:
@@ -64,7 +63,6 @@ def test_uploads_of_random_bytes_never_fail(client, params, data):
 def auth_client(client):
     app = create_app(client.application.extensions["vidsearch"].index, auth="the-token")
     yield app.test_client()
-    app.extensions["vidsearch"].proxies.close()
 
 
 latin1 = st.text(st.characters(max_codepoint=255, blacklist_characters="\r\n"), max_size=40)

@@ -72,7 +72,7 @@ def test_image_query_from_a_video_frame_finds_that_moment(tmp_path, tiny_model):
     Image.fromarray(draw(*combos[7], size=(320, 180))).save(path_query)
     assert idx.search(image=path_query, k=1)[0].t == pytest.approx(7, abs=0.05)
     hit = idx.search(image=Image.open(path_query), k=1)[0]
-    assert idx.search(frame_id=hit.frame_id, k=1)[0].frame_id == hit.frame_id  # a stored frame finds itself
+    assert idx.search(like=hit.frame_id, k=1)[0].frame_id == hit.frame_id  # a stored frame finds itself
 
 
 def test_images_of_every_kind_are_indexed(tmp_path, tiny_model):
@@ -126,8 +126,8 @@ def test_adding_another_folder_keeps_the_first(tmp_path, tiny_model):
     idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
     idx.add([tmp_path / "one"])
     report = idx.add([tmp_path / "two"])
-    assert report.removed == [] and {s["path"] for s in idx.sources()} == {str(one), str(two)}
-    assert idx.remove(one) and [s["path"] for s in idx.sources()] == [str(two)]
+    assert report.removed == [] and {s.path for s in idx.sources()} == {str(one), str(two)}
+    assert idx.remove(one) and [s.path for s in idx.sources()] == [str(two)]
 
 
 def test_broken_files_are_skipped_with_reasons(tmp_path, tiny_model):

@@ -54,7 +54,7 @@ def test_weights_shift_the_ranking(library):
 def test_more_like_this_returns_its_own_moment_first(library):
     idx, repeated, *_ = library
     blue = next(h for h in idx.search("a blue square", k=10) if h.source == str(repeated))
-    again = idx.search(frame_id=blue.frame_id, k=3)[0]
+    again = idx.search(like=blue.frame_id, k=3)[0]
     assert (again.source, again.start, again.end) == (blue.source, blue.start, blue.end)
 
 
@@ -77,7 +77,7 @@ def test_at_most_three_moments_per_video_on_the_first_page(library):
 
 def test_a_video_timeline_has_every_sample_and_moment(library):
     idx, repeated, *_ = library
-    source_id = next(s["id"] for s in idx.sources() if s["path"] == str(repeated))
+    source_id = next(s.id for s in idx.sources() if s.path == str(repeated))
     samples, found = idx.video(source_id, "a red circle")
     assert [t for t, _ in samples] == [float(i) for i in range(10)]
     assert sorted((h.start, h.end) for h in found) == [(0, 4), (8, 10)]

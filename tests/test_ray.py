@@ -11,7 +11,6 @@ from media import draw, segments_video
 from vidsearch import Index
 from vidsearch.ingest import ray as ingest_ray
 from vidsearch.cli import main
-from vidsearch.store import thumb_path
 
 ray = pytest.importorskip("ray")
 
@@ -38,9 +37,9 @@ def catalog(idx: Index) -> dict:
     """path -> (kind, width, height, duration, [(t, vector, thumbnail pixels)]), comparable across two indexes."""
     out = {}
     for s in idx.sources():
-        ids, times, vecs = idx.store.source_frames(s["id"])
-        thumbs = [np.asarray(Image.open(thumb_path(idx.path, i))) for i in ids]
-        out[s["path"]] = (s["kind"], s["width"], s["height"], s["duration"], list(zip(times, vecs, thumbs)))
+        ids, times, vecs = idx.frames(s.id)
+        thumbs = [np.asarray(Image.open(idx.thumbnail(i))) for i in ids]
+        out[s.path] = (s.kind, s.width, s.height, s.duration, list(zip(times, vecs, thumbs)))
     return out
 
 
@@ -64,7 +63,7 @@ def test_ray_path_matches_local_path_and_is_incremental(ray_session, library, tm
     assert sorted(report.added) == sorted(local_report.added) and len(report.added) == 4
     assert report.frames_added == local_report.frames_added == 5 + 2 + 2
     assert report.skipped == local_report.skipped == [(str(library / "broken.mp4"), report.skipped[0][1])]
-    assert [dict(r) | {"at": 0} for r in remote.store.skipped()] == [dict(r) | {"at": 0} for r in local.store.skipped()]
+    assert [(s.path, s.reason) for s in remote.skipped()] == [(s.path, s.reason) for s in local.skipped()]
     assert_same(catalog(local), catalog(remote))
     assert not list((tmp_path / "ray" / "thumbs" / "staging").iterdir())  # every staged thumbnail was committed
     assert remote.search("a blue square", k=1)[0].source == str(library / "shapes.mp4")
@@ -119,8 +118,8 @@ def test_a_full_disk_on_the_driver_stops_the_run_with_whole_sources(ray_session,
     with pytest.raises(WriteError, match="the disk is full"):
         idx.add([library], ray=True, ray_workers=1)
     monkeypatch.undo()
-    assert sum(s["frames"] for s in idx.sources()) <= 2  # whole sources only, with every thumbnail in place
-    assert all(thumb_path(idx.path, i).is_file() for s in idx.sources() for i in idx.store.source_frames(s["id"])[0])
+    assert sum(s.frames for s in idx.sources()) <= 2  # whole sources only, with every thumbnail in place
+    assert all(idx.thumbnail(i).is_file() for s in idx.sources() for i in idx.frames(s.id)[0])
     assert not list((tmp_path / "idx" / "thumbs" / "staging").iterdir())
     idx.add([library], ray=True, ray_workers=1)  # once there is room, a re-run completes the index
     assert len(idx.sources()) == 4
@@ -170,5 +169,5 @@ def test_a_file_whose_decoding_hangs_on_a_worker_is_skipped_and_the_worker_repla
     assert (stuck, "decoding stalled for 3 s (no frame came)") in report.skipped and len(replaced) == 1
     # One worker: the run goes on past the stuck file with a fresh worker in its place, and indexes the rest.
     rest = {str(p) for p in library.rglob("*") if p.is_file() and p.name not in ("shapes.mp4", "broken.mp4")}
-    assert {s["path"] for s in idx.sources()} == rest
+    assert {s.path for s in idx.sources()} == rest
     assert not list((tmp_path / "idx" / "thumbs" / "staging").iterdir())

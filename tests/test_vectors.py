@@ -118,14 +118,14 @@ def test_store_search_reranks_from_the_catalog(tmp_path, monkeypatch):
     store.save_vectors()
 
     reader = Store(tmp_path / "idx")  # another process: loads the compressed file the writer saved
-    scores, ids = reader.search(x[:20], 10)
-    assert reader._synced_vectors().kind == "ivfpq"
-    vecs = reader.frame_vectors(ids[0].tolist())
+    scores, ids = reader.vectors.search(x[:20], 10)
+    assert reader.vectors.synced().kind == "ivfpq"
+    vecs = reader.catalog.vectors(ids[0].tolist())
     assert np.allclose(scores[0], [vecs[i] @ x[0] for i in ids[0]], atol=1e-6)
     assert all(i + 1 in row for i, row in enumerate(ids))  # each frame finds itself (ids start at 1)
     (tmp_path / "idx" / "vectors.faiss").rename(tmp_path / "saved.faiss")
     fresh = Store(tmp_path / "idx")  # no file to start from: built compressed from the catalog, not exact first
-    assert fresh.search(x[1000:1001], 1)[1][0][0] == 1001 and fresh._synced_vectors().kind == "ivfpq"
+    assert fresh.vectors.search(x[1000:1001], 1)[1][0][0] == 1001 and fresh.vectors.synced().kind == "ivfpq"
     (tmp_path / "saved.faiss").rename(tmp_path / "idx" / "vectors.faiss")
     store.remove_source("/v0.mp4")
-    assert reader.search(x[:1], 10)[1][0].min() > 1000  # the reader syncs removals by id
+    assert reader.vectors.search(x[:1], 10)[1][0].min() > 1000  # the reader syncs removals by id

@@ -21,7 +21,7 @@ from vidsearch.extract import open_media
 from vidsearch.index import Index
 from vidsearch.web import create_app
 from vidsearch.web.app import DEFAULT_MAX_UPLOAD
-from vidsearch.web.proxy import Proxies, proxy_command
+from vidsearch.playback import Proxies, proxy_command
 
 CLIP_PLAN = [(3, "triangle", "orange"), (4, "square", "purple")]  # clip.avi: a purple square from 3 s to 7 s
 
@@ -72,7 +72,6 @@ def index(tmp_path_factory, library, tiny_model):
 def app(index):
     app = create_app(index)
     yield app
-    app.extensions["vidsearch"].proxies.close()
 
 
 @pytest.fixture
@@ -82,7 +81,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def ids(index) -> dict[str, int]:
-    return {os.path.basename(s["path"]): s["id"] for s in index.sources()}
+    return {os.path.basename(s.path): s.id for s in index.sources()}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def frames(index, ids) -> dict[str, list[tuple[int, float]]]:
     """(frame id, t) of every frame, by file name, in time order."""
     out = {}
     for name, sid in ids.items():
-        frame_ids, times, _ = index.store.source_frames(sid)
+        frame_ids, times, _ = index.frames(sid)
         out[name] = list(zip(frame_ids, times.tolist()))
     return out
 
@@ -328,7 +327,7 @@ def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index
     """While the proxy is being made the watch page says so and /play answers 503; then it plays the proxy."""
     sid = ids["clip.avi"]
     proxies = Proxies(tmp_path)  # not the app's: other tests' watch pages may have made its proxy already
-    monkeypatch.setattr(app.extensions["vidsearch"], "proxies", proxies)
+    monkeypatch.setattr(index, "proxies", proxies)
     gate = threading.Event()
     make = proxies._make
     proxies._make = lambda job: (gate.wait(30), make(job))
@@ -341,8 +340,8 @@ def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index
         r = client.get(f"/play/{sid}")
         assert r.status_code == 503 and r.headers["Retry-After"] == "2"
         gate.set()
-        source = index.store.source(sid)
-        assert proxies.wait(sid, source["path"], source["duration"], timeout=60).state == "ready"
+        source = index.source(sid)
+        assert proxies.wait(sid, source.path, source.duration, timeout=60).state == "ready"
         assert client.get(f"/api/play/{sid}").json["state"] == "ready"
         [proxy] = (tmp_path / "proxies").glob(f"{sid}-*.mp4")
         r = client.get(f"/play/{sid}", headers={"Range": "bytes=0-99"})
@@ -554,13 +553,10 @@ def test_uploads_over_the_limit_are_413(client, url):
 
 def test_the_upload_limit_is_configurable(index):
     app = create_app(index, max_upload=1000)
-    try:
-        client = app.test_client()
-        r = post_image(client, png_bytes(np.random.default_rng(0).integers(0, 255, (100, 100, 3), np.uint8)))
-        assert r.status_code == 413 and "1000 B" in r.json["error"]
-        assert post_image(client, png_bytes(np.zeros((8, 8, 3), np.uint8))).status_code == 200
-    finally:
-        app.extensions["vidsearch"].proxies.close()
+    client = app.test_client()
+    r = post_image(client, png_bytes(np.random.default_rng(0).integers(0, 255, (100, 100, 3), np.uint8)))
+    assert r.status_code == 413 and "1000 B" in r.json["error"]
+    assert post_image(client, png_bytes(np.zeros((8, 8, 3), np.uint8))).status_code == 200
 
 
 def eps() -> bytes:
@@ -634,7 +630,6 @@ def test_files_gone_from_disk_are_404(tmp_path, tiny_model):
         assert client.get(f"/media/{hit.source_id}").status_code == 404
         assert client.get(f"/thumb/{hit.frame_id}").status_code == 404
     finally:
-        app.extensions["vidsearch"].proxies.close()
         idx.close()
 
 
@@ -673,12 +668,15 @@ def test_serve_indexes_the_paths_then_serves(tmp_path, library, tiny_model, monk
     class FakeServer:
         effective_port = 8123
 
-        def run(self):
-            served["ran"] = True
+        def __init__(self, app):
+            self.app = app
+
+        def run(self):  # what a browser would see while the server runs
+            served["hits"] = self.app.test_client().get("/api/search?q=red+square").json["hits"]
 
     def create_server(app, **kwargs):
-        served.update(kwargs, client=app.test_client())
-        return FakeServer()
+        served.update(kwargs)
+        return FakeServer(app)
 
     monkeypatch.setattr(waitress, "create_server", create_server)
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # serve's SIGTERM handler: not in pytest's process
@@ -688,8 +686,8 @@ def test_serve_indexes_the_paths_then_serves(tmp_path, library, tiny_model, monk
                                   "--model", tiny_model, "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "1 sources indexed" in result.output and "http://127.0.0.1:8123/" in result.output
-    assert served["ran"] and served["host"] == "127.0.0.1" and served["port"] == 0
-    assert served["client"].get("/api/search?q=red+square").json["hits"][0]["source"] == "red_square.png"
+    assert served["host"] == "127.0.0.1" and served["port"] == 0
+    assert served["hits"][0]["source"] == "red_square.png"
     result = runner.invoke(main, ["serve", "--index", str(index_dir)])  # no paths: the index as it is
     assert result.exit_code == 0 and "indexed" not in result.output and "Serving 1 sources" in result.output
     result = runner.invoke(main, ["serve", "--index", str(tmp_path / "none")])

@@ -8,12 +8,12 @@ import time
 
 import click
 
-from .format import fmt_bytes, fmt_time
+from .format import fmt_bytes, fmt_span
 from .errors import IndexMismatch, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError, WriteError
 from .index import Index, default_index_dir
 from .ingest import DECODE_TIMEOUT, check_address
 from .preprocess import LETTERBOX, MODEL, MODES
-from .search import PER_VIDEO
+from .search import PER_VIDEO, Query
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
                             help="Index folder (default: $VIDSEARCH_INDEX or ./vidsearch-index).")
@@ -115,11 +115,11 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
 @main.command("search")
 @click.argument("text", required=False)
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Find moments that look like this image.")
-@click.option("--like", "frame_id", type=int, default=None, help="Find moments like this stored frame (a frame_id).")
+@click.option("--like", type=int, default=None, help="Find moments like this stored frame (a frame_id).")
 @click.option("--not", "negative", default=None, help="Push down and out what this text describes.")
 @click.option("--w-text", type=float, default=1.0, show_default=True, help="Weight of TEXT.")
 @click.option("--w-image", type=float, default=1.0, show_default=True, help="Weight of --image / --like.")
-@click.option("--w-not", "w_neg", type=float, default=1.0, show_default=True, help="Weight of --not.")
+@click.option("--w-not", "w_negative", type=float, default=1.0, show_default=True, help="Weight of --not.")
 @index_option
 @click.option("-k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of moments.")
 @click.option("--min-score", type=float, default=None,
@@ -127,29 +127,27 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
 @click.option("--per-video", type=click.IntRange(0), default=PER_VIDEO, show_default=True,
               help="At most this many moments from one video (0: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, best first.")
-def search_cmd(text, image, frame_id, negative, w_text, w_image, w_neg, index_dir, k, min_score, per_video,
-               as_json) -> None:
+def search_cmd(index_dir, as_json, **fields) -> None:
     """Search the index by TEXT, --image, --like or a mix, best moments first."""
-    if not (text and text.strip()) and not image and frame_id is None:
+    query = Query(**fields)
+    if not (query.text and query.text.strip()) and not query.image and query.like is None:
         fail("give a TEXT to search for, --image FILE or --like FRAME_ID.")
     idx = open_index(index_dir)
     try:
-        hits = idx.search(text, image=image, frame_id=frame_id, negative=negative, w_text=w_text, w_image=w_image,
-                          w_neg=w_neg, k=k, min_score=min_score, per_video=per_video)
+        hits = idx.search(query)
     except (ModelLoadError, QueryError, StoreError) as e:
         fail(str(e))
     if as_json:
-        click.echo(json.dumps([{"source": h.source, "kind": h.kind, "t": h.t, "start": h.start, "end": h.end,
-                                "score": round(h.score, 4), "z": round(h.z, 2), "weak": h.weak,
-                                "frame_id": h.frame_id, "thumbnail": h.thumbnail} for h in hits], indent=2))
+        click.echo(json.dumps([{**h.as_json(), "path": h.source, "thumbnail": h.thumbnail} for h in hits], indent=2))
         return
+    min_score = query.min_score
     if not hits:
         click.echo("No results.")
     elif hits[0].weak:
         click.echo(f"No good match (nothing scores {idx.min_score if min_score is None else min_score:g} or more); "
                    "the nearest:")
     for h in hits:
-        where = f"{fmt_time(h.start)}–{fmt_time(h.end)}" if h.kind == "video" else "image"
+        where = fmt_span(h.start, h.end) if h.kind == "video" else "image"
         click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id})")
 
 
@@ -161,11 +159,11 @@ def info_cmd(index_dir, as_json) -> None:
     idx = open_index(index_dir)
     try:
         st = idx.stats()
-        skipped = [dict(r) for r in idx.store.skipped()]
+        skipped = idx.skipped()
     except StoreError as e:
         fail(str(e))
     if as_json:
-        click.echo(json.dumps({**st.as_dict(), "skipped_files": [{"path": s["path"], "reason": s["reason"]}
+        click.echo(json.dumps({**st.as_dict(), "skipped_files": [{"path": s.path, "reason": s.reason}
                                                                   for s in skipped]}, indent=2))
         return
     last = st.last_run
@@ -174,7 +172,7 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"interval: {st.interval:g} s, minimum score {idx.min_score:g}")
     click.echo(f"pictures: {PREPROCESS_SHOWN[st.preprocess]}")
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames")
-    click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s['path']}: {s['reason']}" for s in skipped))
+    click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s.path}: {s.reason}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
@@ -222,7 +220,6 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     click.echo(f"Serving {st.sources} sources ({st.frames} frames) from {idx.path}")
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
-    proxies = app.extensions["vidsearch"].proxies
     try:
         if debug:
             app.run(host=host, port=port, debug=True, use_reloader=False)
@@ -243,7 +240,7 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     except KeyboardInterrupt:
         pass
     finally:
-        proxies.close()
+        idx.close()  # ends a running ffmpeg too
 
 
 if __name__ == "__main__":

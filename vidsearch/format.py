@@ -15,3 +15,8 @@ def fmt_bytes(n: float) -> str:
         n /= 1024
         if n < 1024 or unit == "GB":
             return f"{n:.1f} {unit}"
+
+
+def fmt_span(start: float, end: float) -> str:
+    """A moment's span: 0:16–0:17."""
+    return f"{fmt_time(start)}–{fmt_time(end)}"

@@ -1,20 +1,33 @@
 """The public Python API: an index folder you add media to and search. The CLI and the web app call only this."""
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+
+import numpy as np
 
 from . import ingest
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import IndexMismatch, StoreError
 from .ingest import Progress, Report
 from .preprocess import LEGACY, MODEL, MODES
-from .search import PER_VIDEO, Hit, ImageQuery, Query, Scorer, search, video_scores
+from .catalog import Skipped, Source, StoredFrame
+from .playback import Playback, Proxies
+from .search import Hit, ImageQuery, Query, Scorer, image_rgb, search, video_scores
 from .store import Store
 
 DEFAULT_INTERVAL = 1.0
+
+
+def _query(query: Query | str | None, fields: dict) -> Query:
+    if isinstance(query, Query):
+        if fields:
+            raise TypeError("Give a Query or its fields, not both.")
+        return query
+    return Query(query, **fields)
 
 
 def default_index_dir() -> str:
@@ -77,7 +90,7 @@ class Index:
             self.interval = interval or DEFAULT_INTERVAL
             self.preprocess = preprocess or MODEL
             return
-        meta = self._store.meta
+        meta = self._store.catalog.meta
         self.model, self.pretrained, self.interval = meta["model"], meta["pretrained"], float(meta["interval"])
         self.preprocess = meta.get("preprocess", LEGACY)
         if model is not None and resolve_model(model, pretrained) != (self.model, self.pretrained):
@@ -99,7 +112,7 @@ class Index:
         return self._store is not None
 
     @property
-    def store(self) -> Store:
+    def _opened(self) -> Store:
         if self._store is None:
             raise StoreError(f"No vidsearch index at {self.path} (run `vidsearch index PATH` first).")
         return self._store
@@ -119,7 +132,7 @@ class Index:
         frame every `interval` s is converted and embedded).
         Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
         `ray=True` (or a Ray address) decodes and embeds on Ray workers instead, `ray_workers` of them (see
-        vidsearch.ingest_ray); this process still writes the index. Raises ImportError when Ray is not installed.
+        vidsearch.ingest.ray); this process still writes the index. Raises ImportError when Ray is not installed.
         """
         paths = [os.fspath(p) for p in paths]
         workers = None
@@ -154,8 +167,8 @@ class Index:
         """Drop one source (by path) from the index. True if it was there."""
         lock = ingest.WriterLock(self.path)
         try:
-            removed = self.store.remove_source(os.path.realpath(source))
-            self.store.save_vectors()
+            removed = self._opened.remove_source(os.path.realpath(source))
+            self._opened.save_vectors()
             return removed
         finally:
             lock.release()
@@ -163,50 +176,96 @@ class Index:
     @property
     def min_score(self) -> float:
         """The cosine score under which nothing is shown as a match (the model's default, see README)."""
-        return float(self.store.meta.get("min_score", DEFAULT_MIN_SCORE))
+        return float(self._opened.catalog.meta.get("min_score", DEFAULT_MIN_SCORE))
+
+    def search(self, query: Query | str | None = None, **fields) -> list[Hit]:
+        """The best moments, best first: `query` is a Query, or its text with the Query's other fields as keywords
+        (image, like, negative, w_text, w_image, w_negative, k, min_score, per_video).
+
+        The positive part mixes text, an image (path, PIL image or RGB array) and a stored frame ("more like
+        this"), each weighted; the negative text pushes what it names down and out. `min_score` defaults to the
+        index's (`Index.min_score`; -1 shows everything); when no moment reaches it, the two nearest come back with
+        `weak=True`. Cost: one model pass per text or image part (plus a model load the first time); a frame needs
+        no model."""
+        q = _query(query, fields)
+        return search(self._opened, self._scorer(q), q, interval=self.interval, min_score=self._min_score(q))
+
+    def video(self, source_id: int, query: Query | str | None = None,
+              **fields) -> tuple[list[tuple[float, float]], list[Hit]]:
+        """For one video: the query's score at every sample [(t, score)], and all its moments, best first."""
+        q = _query(query, fields)
+        return video_scores(self._opened, self._scorer(q), source_id, interval=self.interval,
+                            min_score=self._min_score(q))
 
     def _scorer(self, q: Query) -> Scorer:
-        return Scorer.for_query(self.store, self.embedder if q.needs_model else None, q)
+        return Scorer.for_query(self._opened, self.embedder if q.needs_model else None, q)
 
-    def search(self, text: str | None = None, *, image: ImageQuery | None = None, frame_id: int | None = None,
-               negative: str | None = None, w_text: float = 1.0, w_image: float = 1.0, w_neg: float = 1.0,
-               k: int = 10, min_score: float | None = None, per_video: int = PER_VIDEO) -> list[Hit]:
-        """The k best moments, best first, at most `per_video` per video (0: no cap).
+    def _min_score(self, q: Query) -> float:
+        return self.min_score if q.min_score is None else q.min_score
 
-        The query is text, an image (path, PIL image or RGB array), a stored frame ("more like this") or a weighted
-        mix, minus an optional `negative` text. `min_score` defaults to the index's (`Index.min_score`; -1 shows
-        everything); when no moment reaches it, the two nearest come back with `weak=True`.
-        Cost: one model pass per text or image part (plus a model load the first time); a frame needs no model.
-        """
-        q = Query(text, image, frame_id, negative, w_text, w_image, w_neg)
-        return search(self.store, self._scorer(q), interval=self.interval, k=k,
-                      min_score=self.min_score if min_score is None else min_score, per_video=per_video)
+    def query_image(self, image: ImageQuery) -> np.ndarray:
+        """An image to search with, decoded as this index's model needs it (an RGB array; keep it to search with
+        it again without decoding it again). Raises QueryError if it cannot be read."""
+        return image_rgb(image, self.embedder.decode_side)
 
-    def video(self, source_id: int, text: str | None = None, *, image: ImageQuery | None = None,
-              frame_id: int | None = None, negative: str | None = None, w_text: float = 1.0, w_image: float = 1.0,
-              w_neg: float = 1.0, min_score: float | None = None) -> tuple[list[tuple[float, float]], list[Hit]]:
-        """For one video: the query's score at every sample [(t, score)], and all its moments, best first."""
-        q = Query(text, image, frame_id, negative, w_text, w_image, w_neg)
-        return video_scores(self.store, self._scorer(q), source_id, interval=self.interval,
-                            min_score=self.min_score if min_score is None else min_score)
+    def sources(self) -> list[Source]:
+        """Every indexed video and image, by path."""
+        return self._opened.catalog.sources()
 
-    def sources(self) -> list[dict]:
-        """Every indexed source as a dict (id, path, kind, size, mtime, duration, fps, width, height, frames)."""
-        return [dict(r) for r in self.store.sources()]
+    def source(self, source_id: int) -> Source | None:
+        return self._opened.catalog.source(source_id)
+
+    def frame(self, frame_id: int) -> StoredFrame | None:
+        return self._opened.catalog.frames([frame_id]).get(frame_id)
+
+    def frames(self, source_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """One source's sampled frames in time order: (frame ids, times in seconds, unit vectors)."""
+        return self._opened.catalog.source_frames(source_id)
+
+    def thumbnail(self, frame_id: int) -> Path | None:
+        """The JPEG thumbnail of a frame in the index (None for an id that is not)."""
+        return self._opened.thumbnail(frame_id) if self.frame(frame_id) is not None else None
+
+    def skipped(self) -> list[Skipped]:
+        """The files that could not be indexed, with the reason, until they change."""
+        return self._opened.catalog.skipped()
+
+    @functools.cached_property
+    def proxies(self) -> Proxies:
+        """Browser-playable copies of the videos browsers cannot play, made on demand under the index folder."""
+        proxies = Proxies(self.path)
+        proxies.prune({s.id for s in self.sources()})  # of sources removed since
+        return proxies
+
+    def playback(self, source_id: int) -> Playback | None:
+        """How a browser can play a video of the index (None if there is no such video): the original, or its
+        H.264 copy, ready, being made (started now if needed) or failed."""
+        source = self.source(source_id)
+        if source is None or source.kind != "video":
+            return None
+        return self.proxies.playback(source_id, source.path, source.duration)
+
+    def counts(self) -> dict:
+        """How many sources, videos, images, frames and skipped files the index holds (one cheap query)."""
+        return self._opened.catalog.counts()
 
     def stats(self) -> Stats:
         """Counts and settings; reads the catalog only."""
-        s = self.store
-        c = s.counts()
-        last_run = s.read_meta().get("last_run")  # another process may have indexed since this one opened
-        return Stats(str(self.path), self.model, self.pretrained, s.dim, self.interval, self.preprocess, self.min_score,
-                     c["sources"], c["videos"], c["images"], c["frames"], c["skipped"], s.size_on_disk(), last_run)
+        s = self._opened
+        c = s.catalog.counts()
+        last_run = s.catalog.read_meta().get("last_run")  # another process may have indexed since this one opened
+        return Stats(str(self.path), self.model, self.pretrained, s.vectors.dim, self.interval, self.preprocess,
+                     self.min_score, c["sources"], c["videos"], c["images"], c["frames"], c["skipped"],
+                     s.size_on_disk(), last_run)
 
     def close(self) -> None:
+        """Stop making browser copies (ending a running ffmpeg) and close the catalog."""
+        if "proxies" in self.__dict__:
+            self.proxies.close()
         if self._store is not None:
             self._store.close()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc) -> None:

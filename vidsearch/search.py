@@ -9,9 +9,7 @@ Consecutive samples of a video that score close to their stretch's best merge in
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Union
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -20,10 +18,12 @@ from .embed import Embedder
 from .errors import MediaError, QueryError
 from .extract import open_media
 from .extract.frames import picture_rgb
+from .format import fmt_span
 from .preprocess import reduce_to
-from .store import Store, thumb_path
+from .catalog import Catalog, StoredFrame
+from .store import Store
 
-ImageQuery = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageQuery = str | os.PathLike | Image.Image | np.ndarray
 
 PER_VIDEO = 3  # moments per video on a first page of results: the rest are one click away on the video's page
 WEAK_SHOWN = 2  # when nothing passes the minimum score, show this many nearest results, marked weak
@@ -35,19 +35,31 @@ STD_FLOOR = 0.01
 
 @dataclass
 class Query:
-    """What to search for. Weights scale each part; the negative text pushes matching frames down and out."""
+    """What to search for, and how many results. The same words everywhere: the Python API, the web (whose URL
+    parameters are short: q, neg, w_neg) and the CLI (--not, --w-not).
+
+    The positive part is a weighted mix of `text`, `image` and `like` (a stored frame id: "more like this", no
+    model pass); `negative` text pushes what it names down and out. `k` moments, best first, at most `per_video`
+    from one video (0: no cap); `min_score` defaults to the index's."""
 
     text: str | None = None
     image: ImageQuery | None = None
-    frame_id: int | None = None  # "more like this": a stored frame, no model needed
+    like: int | None = None
     negative: str | None = None
     w_text: float = 1.0
-    w_image: float = 1.0  # also the weight of frame_id
-    w_neg: float = 1.0
+    w_image: float = 1.0  # also the weight of `like`
+    w_negative: float = 1.0
+    k: int = 10
+    min_score: float | None = None
+    per_video: int = PER_VIDEO
 
     @property
     def needs_model(self) -> bool:
         return bool(_clean(self.text) or _clean(self.negative)) or self.image is not None
+
+    @property
+    def empty(self) -> bool:
+        return not (_clean(self.text) or _clean(self.negative)) and self.image is None and self.like is None
 
 
 @dataclass
@@ -66,8 +78,13 @@ class Hit:
     z: float = 0.0  # score in standard deviations above this query's mean score over the whole index
     weak: bool = False  # under the minimum score: shown only because nothing passed it
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def as_json(self) -> dict:
+        """The hit as the CLI's --json and the web API give it (each adds where to get the files)."""
+        video = self.kind == "video"
+        return {"frame_id": self.frame_id, "source_id": self.source_id, "source": os.path.basename(self.source),
+                "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
+                "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
+                "z": round(self.z, 2), "weak": self.weak}
 
 
 def _clean(text: str | None) -> str | None:
@@ -104,17 +121,17 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
-def query_vectors(store: Store, embedder: Embedder | None, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
+def query_vectors(catalog: Catalog, embedder: Embedder | None, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
     """(positive, negative) unit vectors. The positive one is the weighted mean of text, image and stored frame."""
     parts = []
     if _clean(q.text):
         parts.append(q.w_text * embedder.encode_text([_clean(q.text)])[0])
     if q.image is not None:
         parts.append(q.w_image * embedder.encode_images([image_rgb(q.image, embedder.decode_side)])[0])
-    if q.frame_id is not None:
-        v = store.frame_vectors([int(q.frame_id)]).get(int(q.frame_id))
+    if q.like is not None:
+        v = catalog.vectors([int(q.like)]).get(int(q.like))
         if v is None:
-            raise QueryError(f"No frame {q.frame_id} in the index.")
+            raise QueryError(f"No frame {q.like} in the index.")
         parts.append(q.w_image * v)
     if not parts:
         raise QueryError("Give a text, an image or a frame to search for.")
@@ -131,25 +148,25 @@ class Scorer:
 
     pos: np.ndarray
     neg: np.ndarray | None
-    w_neg: float
+    w_negative: float
     mean: float
     std: float
 
     @classmethod
-    def for_query(cls, store: Store, embedder: Embedder | None, q: Query) -> "Scorer":
-        pos, neg = query_vectors(store, embedder, q)
-        sample = store.sample_vectors() @ pos
+    def for_query(cls, store: Store, embedder: Embedder | None, q: Query) -> Scorer:
+        pos, neg = query_vectors(store.catalog, embedder, q)
+        sample = store.vectors.sample() @ pos
         std = float(sample.std()) if len(sample) > 1 else 0.0
-        return cls(pos, neg, q.w_neg, float(sample.mean()) if len(sample) else 0.0, max(std, STD_FLOOR))
+        return cls(pos, neg, q.w_negative, float(sample.mean()) if len(sample) else 0.0, max(std, STD_FLOOR))
 
     @property
     def search_vector(self) -> np.ndarray:
-        return self.pos if self.neg is None else self.pos - self.w_neg * self.neg
+        return self.pos if self.neg is None else self.pos - self.w_negative * self.neg
 
     def score(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(cosine with the query, ranking key: that cosine less w_neg × the cosine with the negative)."""
+        """(cosine with the query, ranking key: that cosine less w_negative × the cosine with the negative)."""
         s = vecs @ self.pos
-        return s, (s if self.neg is None else s - self.w_neg * (vecs @ self.neg))
+        return s, (s if self.neg is None else s - self.w_negative * (vecs @ self.neg))
 
 
 @dataclass
@@ -181,66 +198,63 @@ def split_moments(times: np.ndarray, keys: np.ndarray, interval: float, join: fl
     return out
 
 
-def search(store: Store, scorer: Scorer, *, interval: float, k: int = 10, min_score: float | None = None,
-           per_video: int = PER_VIDEO) -> list[Hit]:
-    """The k best moments, best first, at most `per_video` from one video (0: no cap). If none reaches min_score,
-    the WEAK_SHOWN nearest, marked weak."""
-    if k < 1:
+def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score: float) -> list[Hit]:
+    """The q.k best moments, best first, at most q.per_video from one video (0: no cap). If none reaches
+    min_score, the WEAK_SHOWN nearest, marked weak."""
+    if q.k < 1:
         raise QueryError("k must be at least 1.")
-    want = max(100, 10 * k)
+    want = max(100, 10 * q.k)
     join = JOIN_SIGMAS * scorer.std
     for _ in range(3):
-        _, ids = store.search(scorer.search_vector[None, :], want)
+        _, ids = store.vectors.search(scorer.search_vector[None, :], want)
         ids = [int(i) for i in ids[0] if i >= 0]
-        rows, vecs = store.frames(ids), store.frame_vectors(ids)
-        ids = [i for i in ids if i in rows and i in vecs]
+        frames, vecs = store.catalog.frames(ids), store.catalog.vectors(ids)
+        ids = [i for i in ids if i in frames and i in vecs]
         if not ids:
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
-        ranked = _moments(store, ids, rows, scores, keys, scorer, interval, join)
+        ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, join)
         # The edge of one of the first k moments may lie among frames not fetched: fetch more (twice at most).
-        if len(ids) < want or all(key - join > keys.min() for key, h in ranked[:k] if h.kind == "video"):
+        if len(ids) < want or all(key - join > keys.min() for key, h in ranked[:q.k] if h.kind == "video"):
             break
         want *= 4
-    good = [h for key, h in ranked if min_score is None or min(h.score, key) >= min_score]
+    good = [h for key, h in ranked if min(h.score, key) >= min_score]
     if not good:
         weak = [h for _, h in ranked[:WEAK_SHOWN]]
         for h in weak:
             h.weak = True
         return _with_thumbnails(store, weak)
-    return _with_thumbnails(store, _spread(good, k, per_video))
+    return _with_thumbnails(store, _spread(good, q.k, q.per_video))
 
 
 def _with_thumbnails(store: Store, hits: list[Hit]) -> list[Hit]:
     # Only for the hits returned, not for every candidate frame (100 or more): pathlib showed in the latency profile.
     for h in hits:
-        h.thumbnail = str(thumb_path(Path(store.root), h.frame_id))
+        h.thumbnail = str(store.thumbnail(h.frame_id))
     return hits
 
 
-def _moments(store: Store, ids, rows, scores, keys, scorer: Scorer, interval: float,
+def _moments(frames: list[StoredFrame], scores, keys, scorer: Scorer, interval: float,
              join: float) -> list[tuple[float, Hit]]:
     """(ranking key, moment) for every moment among these frames, best first."""
     by_source: dict[int, list[int]] = {}
-    for n, fid in enumerate(ids):
-        by_source.setdefault(rows[fid]["source_id"], []).append(n)
+    for n, f in enumerate(frames):
+        by_source.setdefault(f.source_id, []).append(n)
     hits = []
     for members in by_source.values():
-        members.sort(key=lambda n: rows[ids[n]]["t"])
-        times = np.array([rows[ids[n]]["t"] for n in members])
-        row0 = rows[ids[members[0]]]
-        if row0["kind"] == "image":
+        members.sort(key=lambda n: frames[n].t)
+        times = np.array([frames[n].t for n in members])
+        if frames[members[0]].kind == "image":
             spans = [_Moment(0, 0, 0, float(keys[members[0]]))]
         else:
             spans = split_moments(times, keys[members], interval, join)
         for m in spans:
             n = members[m.best]
-            row = rows[ids[n]]
-            end = min(times[m.hi] + interval, row["duration"]) if row["kind"] == "video" else 0.0
-            hits.append((m.key, Hit(row["id"], row["source_id"], row["path"], row["kind"], round(float(row["t"]), 3),
-                            float(scores[n]), "",
-                            start=round(float(times[m.lo]), 3), end=round(float(end), 3),
-                            z=(float(scores[n]) - scorer.mean) / scorer.std)))
+            f = frames[n]
+            end = min(times[m.hi] + interval, f.duration) if f.kind == "video" else 0.0
+            hits.append((m.key, Hit(f.id, f.source_id, f.path, f.kind, round(float(f.t), 3), float(scores[n]), "",
+                                    start=round(float(times[m.lo]), 3), end=round(float(end), 3),
+                                    z=(float(scores[n]) - scorer.mean) / scorer.std)))
     hits.sort(key=lambda kh: -kh[0])
     return hits
 
@@ -261,13 +275,13 @@ def _spread(hits: list[Hit], k: int, per_video: int) -> list[Hit]:
 
 
 def video_scores(store: Store, scorer: Scorer, source_id: int, *, interval: float,
-                 min_score: float | None = None) -> tuple[list[tuple[float, float]], list[Hit]]:
+                 min_score: float) -> tuple[list[tuple[float, float]], list[Hit]]:
     """The query's score at every sample of one video, and all of that video's moments (best first)."""
-    ids, times, vecs = store.source_frames(source_id)
+    ids, times, vecs = store.catalog.source_frames(source_id)
     if not ids:
         return [], []
     scores, keys = scorer.score(vecs)
-    rows = store.frames(ids)
-    ranked = _moments(store, ids, rows, scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
-    good = [h for key, h in ranked if min_score is None or min(h.score, key) >= min_score]
+    frames = store.catalog.frames(ids)
+    ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
+    good = [h for key, h in ranked if min(h.score, key) >= min_score]
     return [(float(t), float(s)) for t, s in zip(times, scores)], _with_thumbnails(store, good)

@@ -1,5 +1,6 @@
-"""The FAISS index behind the store: exact search while that is fast, IVF above that, compressed IVF-PQ when the
-float vectors would no longer fit comfortably in RAM.
+"""The FAISS side of the index: a cache of the catalog's vectors (VectorCache) in an index of the kind its size
+calls for (Vectors): exact search while that is fast, IVF above that, compressed IVF-PQ when the float vectors would
+no longer fit comfortably in RAM.
 
 Either way FAISS holds the catalog's frame ids itself, so adding and removing sources never needs a rebuild; an IVF
 index is retrained only when the library has grown well past what it was trained on. The compressed kind keeps
@@ -8,8 +9,9 @@ PQ_BYTES a frame in RAM and ranks its candidates again by their exact vectors, r
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import faiss
 import numpy as np
@@ -27,6 +29,8 @@ TRAIN_PER_LIST = 40  # k-means sample per inverted list: enough for stable centr
 PQ_BYTES = 64
 RERANK = 10  # a compressed index ranks RERANK × k candidates by their exact vectors (3 × k: recall@10 0.88)
 CHUNK = 10_000  # vectors read from the catalog at a time while rebuilding
+VECTORS = "vectors.faiss"
+SAMPLE = 5000  # stored vectors a query is scored against to see what its scores over the whole index look like
 
 # The exact vectors of frame ids (the catalog's: Store.frame_vectors); ids no longer there are left out.
 Reader = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
@@ -185,3 +189,100 @@ def _tune(index: faiss.IndexIVF) -> None:
 def nprobe_for(nlist: int) -> int:
     """Lists searched per query: 1/16 of them kept recall@10 ≥ 0.95 on clustered synthetic data (bench.py search)."""
     return max(16, nlist // 16)
+
+
+class VectorCache:
+    """The FAISS file of an index folder: a cache of the catalog's vectors, replaced atomically by `save`.
+
+    Whoever searches brings it up to date with the catalog first (only the difference: frame ids are never reused),
+    so a stale or missing file is never wrong, only slower to open; that is how a server sees what another process
+    indexed. Thread-safe."""
+
+    def __init__(self, root: Path, catalog):
+        self.path = Path(root) / VECTORS
+        self.catalog = catalog
+        self.dim = int(catalog.meta["dim"])
+        self._lock = threading.RLock()
+        self._vectors: Vectors | None = None
+        self._file: tuple[int, int] | None = None  # (mtime_ns, size) of the FAISS file loaded
+        self._generation = -1  # catalog generation that self._vectors reflects
+        self._sample, self._sample_gen = np.zeros((0, self.dim), np.float32), -1
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product search (cosine, as all vectors are normalised) over the catalog as last committed."""
+        with self._lock:
+            vectors = self.synced()
+            if vectors.ntotal == 0:
+                return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+            return vectors.search(queries, min(k, vectors.ntotal), read=self.catalog.vectors)  # re-ranks if compressed
+
+    def sample(self) -> np.ndarray:
+        """Up to SAMPLE stored vectors picked at random (fixed seed), kept until the catalog changes."""
+        with self._lock:
+            gen = self.catalog.generation()
+            if self._sample_gen != gen:
+                ids = self.catalog.frame_ids()
+                if len(ids) > SAMPLE:
+                    ids = np.random.default_rng(0).choice(ids, SAMPLE, replace=False)
+                vecs = self.catalog.vectors(ids.tolist())
+                self._sample = np.stack(list(vecs.values())) if vecs else np.zeros((0, self.dim), np.float32)
+                self._sample_gen = gen
+            return self._sample
+
+    def synced(self) -> Vectors:
+        """The in-memory FAISS index, brought up to date with the catalog if it changed."""
+        with self._lock:
+            stamp = self._stamp()
+            if self._vectors is None or stamp != self._file:
+                # First use, or the writer saved a newer file (perhaps of another kind): start from it.
+                try:
+                    self._vectors = Vectors.load(self.path) if stamp else Vectors.empty(self.dim)
+                except RuntimeError:  # cut short (a full disk can cost FAISS the file's tail): the catalog rebuilds it
+                    self._vectors = Vectors.empty(self.dim)
+                self._file, self._generation = stamp, -1
+            if self.catalog.generation() != self._generation:
+                self._catch_up()
+            return self._vectors
+
+    def _catch_up(self) -> None:
+        with self.catalog.snapshot() as gen:  # the generation and the rows come from one state of the catalog
+            have, want = self._vectors.ids(), self.catalog.frame_ids()
+            self._vectors.remove(np.setdiff1d(have, want, assume_unique=True))
+            missing = np.setdiff1d(want, have, assume_unique=True)
+            if not len(have) and kind_for(len(want)) == "ivfpq":
+                # No usable file: build the compressed index straight away rather than hold every float in RAM.
+                self._vectors, missing = Vectors.build("ivfpq", self.dim, want, self.catalog.vectors), missing[:0]
+            for ids, vecs in _chunks(missing, self.catalog.vectors):
+                self._vectors.add(ids, vecs)
+        self._generation = gen
+
+    def apply(self, generations: list[int], removed: Sequence[int], added: Sequence[int],
+              vectors: Sequence[np.ndarray]) -> None:
+        """A write this process committed ([generation before, after]), applied without reading the catalog again;
+        a cache not at the generation before catches up from the catalog on its next use instead."""
+        with self._lock:
+            if self._vectors is None or self._generation != generations[0]:
+                return
+            self._vectors.remove(removed)
+            if len(added):
+                self._vectors.add(added, np.stack(vectors))
+            self._generation = generations[1]
+
+    def save(self) -> None:
+        """Write the FAISS file (exact, IVF or IVF-PQ, as the size calls for) atomically. Raises OSError or
+        RuntimeError (FAISS's way of reporting a failed write) with no temporary file left behind."""
+        with self._lock:
+            self._vectors = self.synced().tuned(read=self.catalog.vectors)
+            try:
+                self._vectors.save(self.path)
+            except (RuntimeError, OSError):
+                self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)  # Vectors.save's temporary
+                raise
+            self._file = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+            return st.st_mtime_ns, st.st_size
+        except FileNotFoundError:
+            return None

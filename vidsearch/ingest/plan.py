@@ -35,14 +35,14 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
             found[item.path] = item
         else:
             problems.append(item)
-    indexed = {r["path"]: r for r in store.sources()}
-    known_bad = {r["path"]: r for r in store.skipped()}
+    indexed = {r.path: r for r in store.catalog.sources()}
+    known_bad = {r.path: r for r in store.catalog.skipped()}
     todo, unchanged = [], 0
     for c in found.values():
         row = indexed.get(c.path) or known_bad.get(c.path)
-        if row is not None and row["size"] == c.size and row["mtime"] == c.mtime:
+        if row is not None and row.size == c.size and row.mtime == c.mtime:
             if c.path in known_bad:
-                problems.append((c.path, known_bad[c.path]["reason"]))  # unchanged since it failed: not retried
+                problems.append((c.path, known_bad[c.path].reason))  # unchanged since it failed: not retried
             else:
                 unchanged += 1
         else:

@@ -135,7 +135,7 @@ class Run:
         """Save the FAISS cache and record the run in the catalog."""
         self.store.save_vectors()
         self.report.seconds = time.monotonic() - self._started
-        self.store.set_meta("last_run", {"finished_at": time.time(), **self.report.as_dict()})
+        self.store.catalog.set_meta("last_run", {"finished_at": time.time(), **self.report.as_dict()})
         return self.report
 
     @property

@@ -5,7 +5,7 @@ from flask import Blueprint, url_for
 from werkzeug.exceptions import BadRequest
 
 from .present import hits_json
-from .queries import read_query, run
+from .queries import read_query
 from .state import source_or_404, state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -15,16 +15,17 @@ API_K = 10  # as the CLI's
 
 @bp.route("/search", methods=["GET", "POST"])
 def search() -> dict:
-    query = read_query(API_K)
-    if query.image_lost:
+    req = read_query(API_K)
+    q = req.query
+    if req.image_lost:
         raise BadRequest("The image named by qimg is no longer kept by the server; upload it again.")
-    if query.empty:
+    if q.empty:
         raise BadRequest("Give a text query (q), a frame id (like) or, in a POST, an image (multipart field `image`).")
-    hits = hits_json(run(query), query)
-    return {"query": {"q": query.text or None, "neg": query.neg or None, "image": query.image is not None,
-                      "qimg": query.qimg, "like": query.like, "w_text": query.w_text, "w_image": query.w_image,
-                      "w_neg": query.w_neg, "k": query.k, "min_score": query.min_score, "per_video": query.per_video},
-            "min_score": query.effective_min_score, "no_good_match": not any(not h["weak"] for h in hits),
+    hits = hits_json(state().index.search(q), req)
+    return {"query": {"q": q.text, "neg": q.negative, "image": q.image is not None, "qimg": req.qimg,
+                      "like": q.like, "w_text": q.w_text, "w_image": q.w_image, "w_neg": q.w_negative, "k": q.k,
+                      "min_score": q.min_score, "per_video": q.per_video},
+            "min_score": req.min_score, "no_good_match": not any(not h["weak"] for h in hits),
             "count": len(hits), "hits": hits}
 
 
@@ -37,8 +38,8 @@ def info() -> dict:
 
 @bp.get("/play/<id:source_id>")
 def play(source_id: int) -> dict:
-    source = source_or_404(source_id, "video")
-    p = state().proxies.playback(source_id, source["path"], source["duration"])
+    source_or_404(source_id, "video")
+    p = state().index.playback(source_id)
     return {"source_id": source_id, "state": p.state, "proxy": p.proxy,
             "url": url_for("media.play", source_id=source_id) if p.state == "ready" else None,
             "progress": None if p.progress is None else round(p.progress, 3), "error": p.error}

@@ -16,7 +16,6 @@ from ..format import fmt_bytes
 from ..index import Index
 from ..errors import QueryError
 from . import api, media, pages
-from .proxy import Proxies
 from .state import WebState
 
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
@@ -55,16 +54,14 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
     if auth is not None and not auth:
         raise ValueError("auth must be a non-empty token")
     idx = index if isinstance(index, Index) else Index(index)
-    idx.store  # noqa: B018 - raises StoreError if there is no index, before a model is loaded for nothing
+    idx.counts()  # raises StoreError if there is no index, before a model is loaded for nothing
     idx.embedder.encode_text([""])  # loads the model and its text tower's runtime (exported once per model)
-    proxies = Proxies(idx.path)
-    proxies.prune({s["id"] for s in idx.sources()})
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_upload + FORM_OVERHEAD
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
-    app.extensions["vidsearch"] = WebState(idx, proxies, max_upload, max_pixels or Image.MAX_IMAGE_PIXELS)
+    app.extensions["vidsearch"] = WebState(idx, max_upload, max_pixels or Image.MAX_IMAGE_PIXELS)
     for module in (pages, media, api):
         app.register_blueprint(module.bp)
 

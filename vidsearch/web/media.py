@@ -10,8 +10,7 @@ from PIL import Image, ImageOps
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ..store import thumb_path
-from .playback import mime_type
+from ..playback import mime_type
 from .state import source_or_404, state
 
 bp = Blueprint("media", __name__)
@@ -30,14 +29,14 @@ def _send(path: str | os.PathLike, mimetype: str, max_age: int | None = None) ->
 
 @bp.get("/media/<id:source_id>")
 def media(source_id: int) -> Response:
-    path = source_or_404(source_id)["path"]
+    path = source_or_404(source_id).path
     return _send(path, mime_type(path))
 
 
 @bp.get("/image/<id:source_id>")
 def image(source_id: int) -> Response:
     """A photo as a browser can show it: the original, or a JPEG of it when browsers cannot (TIFF, HEIC, PPM...)."""
-    path = source_or_404(source_id, "image")["path"]
+    path = source_or_404(source_id, "image").path
     if mime_type(path) in WEB_IMAGE_TYPES:
         return _send(path, mime_type(path))
     try:
@@ -53,8 +52,8 @@ def image(source_id: int) -> Response:
 
 @bp.get("/play/<id:source_id>")
 def play(source_id: int) -> Response:
-    source = source_or_404(source_id, "video")
-    playback = state().proxies.playback(source_id, source["path"], source["duration"])
+    source_or_404(source_id, "video")
+    playback = state().index.playback(source_id)
     if playback.state == "preparing":
         error = ServiceUnavailable("A browser-playable copy of this video is being made; try again shortly.")
         error.retry_after = 2
@@ -66,7 +65,7 @@ def play(source_id: int) -> Response:
 
 @bp.get("/thumb/<id:frame_id>")
 def thumb(frame_id: int) -> Response:
-    store = state().index.store
-    if frame_id not in store.frames([frame_id]):
+    path = state().index.thumbnail(frame_id)
+    if path is None:
         raise NotFound(f"There is no frame {frame_id} in the index.")
-    return _send(thumb_path(store.root, frame_id), "image/jpeg", THUMB_MAX_AGE)
+    return _send(path, "image/jpeg", THUMB_MAX_AGE)

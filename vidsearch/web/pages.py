@@ -8,10 +8,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from ..format import fmt_time
+from ..format import fmt_span, fmt_time
 from ..search import PER_VIDEO
-from .present import describe, hits_json, preview_data_url, seconds, span, timeline, watch_url
-from .queries import Query, more_moments, read_query, run, video
+from .present import describe, hits_json, preview_data_url, seconds, timeline, watch_url
+from .queries import SearchRequest, more_moments, read_query
 from .state import source_or_404, state
 
 bp = Blueprint("pages", __name__)
@@ -27,52 +27,54 @@ def sigma(z: float) -> str:
 
 @bp.route("/", methods=["GET", "POST"])
 def search() -> str:
-    query = read_query(PAGE_K)
+    req = read_query(PAGE_K)
+    query, index = req.query, state().index
     hits, like = None, None
     if not query.empty:
-        found = run(query)
-        hits = hits_json(found, query)
-        _link_the_rest(hits, more_moments(query, found), query)
+        found = index.search(query)
+        hits = hits_json(found, req)
+        _link_the_rest(hits, more_moments(query, found), req)
     if query.like is not None:
-        row = state().index.store.frames([query.like]).get(query.like)
-        if row is not None:
-            like = {"source": os.path.basename(row["path"]), "time": fmt_time(row["t"]), "kind": row["kind"]}
-    return render_template("search.html", query=query, hits=hits, like=like, what=describe(query),
+        frame = index.frame(query.like)
+        if frame is not None:
+            like = {"source": os.path.basename(frame.path), "time": fmt_time(frame.t), "kind": frame.kind}
+    return render_template("search.html", query=query, req=req, hits=hits, like=like, what=describe(query),
                            no_good_match=bool(hits) and all(h["weak"] for h in hits),
-                           default_min_score=state().index.min_score, default_k=PAGE_K, default_per_video=PER_VIDEO,
-                           preview=preview_data_url(query.image), counts=state().index.store.counts())
+                           default_min_score=index.min_score, default_k=PAGE_K, default_per_video=PER_VIDEO,
+                           preview=preview_data_url(query.image), counts=index.counts())
 
 
-def _link_the_rest(hits: list[dict], more: dict[int, int], query: Query) -> None:
+def _link_the_rest(hits: list[dict], more: dict[int, int], req: SearchRequest) -> None:
     """On the last card shown of a video that has more moments: how many, and a link to its watch page, which
     lists them all."""
     last = {h["source_id"]: h for h in hits if h["source_id"] in more}
     for sid, h in last.items():
         first = next(x for x in hits if x["source_id"] == sid)
-        h["more"], h["more_url"] = more[sid], watch_url(query, sid, first["start"]) + "#moments"
+        h["more"], h["more_url"] = more[sid], watch_url(req, sid, first["start"]) + "#moments"
 
 
 @bp.get("/watch/<id:source_id>")
 def watch(source_id: int) -> str | Response:
     source = source_or_404(source_id)
-    if source["kind"] != "video":
+    if source.kind != "video":
         return redirect(url_for("media.image", source_id=source_id))
-    t = min(_seconds(request.args.get("t", "")), source["duration"])
-    query = read_query(PAGE_K)
+    t = min(_seconds(request.args.get("t", "")), source.duration)
+    req = read_query(PAGE_K)
+    query = req.query
     strip, moments = None, []
     if query.text or query.image is not None or query.like is not None:
-        samples, found = video(query, source_id)
-        strip = timeline(samples, found, source["duration"], query.effective_min_score)
+        samples, found = state().index.video(source_id, query)
+        strip = timeline(samples, found, source.duration, req.min_score)
         for m, mark in sorted(zip(found, strip["marks"]), key=lambda mm: mm[0].start):
-            moments.append({"start": m.start, "t_param": seconds(m.start), "span": span(m.start, m.end),
+            moments.append({"start": m.start, "t_param": seconds(m.start), "span": fmt_span(m.start, m.end),
                             "score": m.score, "z": m.z, "frame_id": m.frame_id,
                             "current": m.start <= t < m.end or t == m.start, **mark,
-                            "url": watch_url(query, source_id, m.start)})
+                            "url": watch_url(req, source_id, m.start)})
     return render_template(
-        "watch.html", source=source, name=os.path.basename(source["path"]), t=t, t_param=seconds(t),
-        time=fmt_time(t), duration=fmt_time(source["duration"]), query=query, what=describe(query), strip=strip,
-        moments=moments, back=url_for("pages.search", **query.params()),
-        playback=state().proxies.playback(source_id, source["path"], source["duration"]))
+        "watch.html", source=source, name=os.path.basename(source.path), t=t, t_param=seconds(t),
+        time=fmt_time(t), duration=fmt_time(source.duration), query=query, req=req, what=describe(query),
+        strip=strip, moments=moments, back=url_for("pages.search", **req.params()),
+        playback=state().index.playback(source_id))
 
 
 def _seconds(raw: str) -> float:

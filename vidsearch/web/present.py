@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 
 import numpy as np
 from flask import url_for
 from PIL import Image
 
-from ..format import fmt_time
-from ..search import Hit
-from .queries import Query
+from ..search import Hit, Query
+from .queries import SearchRequest
 
 TIMELINE_WIDTH = 1000  # the timeline's SVG user units across; stretched to the page's width
 
@@ -21,37 +19,17 @@ def seconds(t: float) -> str:
     return f"{t:.3f}".rstrip("0").rstrip(".")
 
 
-def span(start: float, end: float) -> str:
-    return f"{fmt_time(start)}–{fmt_time(end)}"
-
-
-def watch_url(query: Query, source_id: int, t: float) -> str:
+def watch_url(req: SearchRequest, source_id: int, t: float) -> str:
     """The player at t, with the query, so that the watch page can draw its timeline and moments."""
-    return url_for("pages.watch", source_id=source_id, t=seconds(t), **query.params())
+    return url_for("pages.watch", source_id=source_id, t=seconds(t), **req.params())
 
 
-def hits_json(hits: list[Hit], query: Query) -> list[dict]:
-    out = []
-    for h in hits:
-        video = h.kind == "video"
-        out.append({
-            "frame_id": h.frame_id,
-            "source_id": h.source_id,
-            "source": os.path.basename(h.source),
-            "kind": h.kind,
-            "t": h.t,
-            "start": h.start,
-            "end": h.end,
-            "time": span(h.start, h.end) if video else None,
-            "score": round(h.score, 4),
-            "z": round(h.z, 2),
-            "weak": h.weak,
-            "thumbnail_url": url_for("media.thumb", frame_id=h.frame_id),
-            "watch_url": watch_url(query, h.source_id, h.start) if video else url_for("media.image",
-                                                                                       source_id=h.source_id),
-            "media_url": url_for("media.media", source_id=h.source_id),
-        })
-    return out
+def hits_json(hits: list[Hit], req: SearchRequest) -> list[dict]:
+    """Hit.as_json, with the URLs that show each hit."""
+    return [{**h.as_json(), "thumbnail_url": url_for("media.thumb", frame_id=h.frame_id),
+             "watch_url": watch_url(req, h.source_id, h.start) if h.kind == "video"
+             else url_for("media.image", source_id=h.source_id),
+             "media_url": url_for("media.media", source_id=h.source_id)} for h in hits]
 
 
 def timeline(samples: list[tuple[float, float]], moments: list[Hit], duration: float, min_score: float) -> dict:
@@ -94,7 +72,7 @@ def describe(query: Query) -> str:
     if query.like is not None:
         parts.append("this frame")
     out = " and ".join(parts)
-    return f"{out}, not “{query.neg}”" if query.neg else out
+    return f"{out}, not “{query.negative}”" if query.negative else out
 
 
 def preview_data_url(rgb: np.ndarray | None, size: int = 160) -> str | None:

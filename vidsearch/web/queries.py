@@ -1,4 +1,4 @@
-"""A search request read and checked from the HTTP request: text, a negative text, an uploaded or remembered image,
+"""A search read and checked from the HTTP request: text, a negative text, an uploaded or remembered image,
 a stored frame ("more like this"), weights, k, the minimum score and moments per video."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from ..format import fmt_bytes
-from ..search import PER_VIDEO, Hit, image_rgb
+from ..search import PER_VIDEO, Hit, Query
 from .state import state
 
 MAX_K = 200
@@ -26,33 +26,23 @@ UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 
 
 @dataclass
-class Query:
-    text: str
-    neg: str
-    image: np.ndarray | None  # RGB, decoded at the size the model's preprocessing needs
-    qimg: str | None  # the token `image` is remembered under, for links that redo this query
+class SearchRequest:
+    """A search as a request asks for it: the query, and the token its image is remembered under."""
+
+    query: Query
+    qimg: str | None  # the token the query's image is remembered under, for links that redo this query
     image_lost: bool  # the request named a remembered image that is no longer kept: that part is dropped
-    like: int | None  # a frame id: "more like this"
-    w_text: float
-    w_image: float
-    w_neg: float
-    k: int
-    min_score: float | None  # None: the index's default
-    per_video: int
 
     @property
-    def empty(self) -> bool:
-        return not self.text and not self.neg and self.image is None and self.like is None
-
-    @property
-    def effective_min_score(self) -> float:
-        return state().index.min_score if self.min_score is None else self.min_score
+    def min_score(self) -> float:
+        """The minimum score in force: the request's, or the index's."""
+        return state().index.min_score if self.query.min_score is None else self.query.min_score
 
     def params(self) -> dict:
         """What a link needs to redo this query elsewhere (the watch page): defaults left out."""
-        p = {"q": self.text, "neg": self.neg, "like": self.like, "qimg": self.qimg,
-             "w_text": _g(self.w_text, 1), "w_image": _g(self.w_image, 1), "w_neg": _g(self.w_neg, 1),
-             "min_score": _g(self.min_score, None)}
+        q = self.query
+        p = {"q": q.text, "neg": q.negative, "like": q.like, "qimg": self.qimg, "w_text": _g(q.w_text, 1),
+             "w_image": _g(q.w_image, 1), "w_neg": _g(q.w_negative, 1), "min_score": _g(q.min_score, None)}
         return {k: v for k, v in p.items() if v not in (None, "")}
 
 
@@ -60,7 +50,7 @@ def _g(x: float | None, default: float | None) -> str | None:
     return None if x == default else f"{x:g}"
 
 
-def read_query(default_k: int) -> Query:
+def read_query(default_k: int) -> SearchRequest:
     """The query in the request's URL or form, with its uploaded `image` if one was posted (400/413 if bad).
     An upload is remembered (see RecentImages); `qimg` names one remembered earlier."""
     values = request.values
@@ -76,11 +66,12 @@ def read_query(default_k: int) -> Query:
     # The length first: int() refuses strings of over 4300 digits with a ValueError.
     if like and not (like.isascii() and like.isdigit() and len(like) <= 19 and int(like) <= MAX_ID):
         raise BadRequest("like must be a frame id (a whole number).")
-    return Query(_text("q"), _text("neg"), image, qimg, lost, int(like) if like else None,
-                 _number("w_text", 1.0, 0, MAX_WEIGHT), _number("w_image", 1.0, 0, MAX_WEIGHT),
-                 _number("w_neg", 1.0, 0, MAX_WEIGHT), _number("k", default_k, 1, MAX_K, int),
-                 _number("min_score", None, -1, 1, why=" (scores are cosine similarities)"),
-                 _number("per_video", PER_VIDEO, 0, MAX_PER_VIDEO, int, " (0: no limit)"))
+    query = Query(_text("q") or None, image, int(like) if like else None, _text("neg") or None,
+                  _number("w_text", 1.0, 0, MAX_WEIGHT), _number("w_image", 1.0, 0, MAX_WEIGHT),
+                  _number("w_neg", 1.0, 0, MAX_WEIGHT), _number("k", default_k, 1, MAX_K, int),
+                  _number("min_score", None, -1, 1, why=" (scores are cosine similarities)"),
+                  _number("per_video", PER_VIDEO, 0, MAX_PER_VIDEO, int, " (0: no limit)"))
+    return SearchRequest(query, qimg, lost)
 
 
 def _text(name: str) -> str:
@@ -104,28 +95,13 @@ def _number(name: str, default, lo: float, hi: float, kind=float, why: str = "")
     return value
 
 
-def _parts(query: Query) -> dict:
-    return {"image": query.image, "frame_id": query.like, "negative": query.neg or None, "w_text": query.w_text,
-            "w_image": query.w_image, "w_neg": query.w_neg, "min_score": query.min_score}
-
-
-def run(query: Query) -> list[Hit]:
-    """The query's moments (QueryError, a 400, if it cannot be run)."""
-    return state().index.search(query.text or None, k=query.k, per_video=query.per_video, **_parts(query))
-
-
-def video(query: Query, source_id: int) -> tuple[list[tuple[float, float]], list[Hit]]:
-    """The query's score along one video, and all of that video's moments."""
-    return state().index.video(source_id, query.text or None, **_parts(query))
-
-
 def more_moments(query: Query, hits: list[Hit]) -> dict[int, int]:
     """How many more moments than shown each video has, for the videos that reached the per-video cap (what the cap
     hides; further moments of other videos come with a larger k). Costs a query encoding per such video."""
     if not query.per_video or any(h.weak for h in hits):
         return {}
     shown = Counter(h.source_id for h in hits if h.kind == "video")
-    more = {sid: len(video(query, sid)[1]) - n for sid, n in shown.items() if n >= query.per_video}
+    more = {sid: len(state().index.video(sid, query)[1]) - n for sid, n in shown.items() if n >= query.per_video}
     return {sid: n for sid, n in more.items() if n > 0}
 
 
@@ -149,6 +125,6 @@ def read_image(upload: FileStorage) -> np.ndarray:
     if width * height > limits.max_pixels:
         raise BadRequest(f"The image has too many pixels to open safely ({width}×{height}).")
     try:
-        return image_rgb(image, limits.index.embedder.decode_side)
+        return limits.index.query_image(image)
     except Exception:
         raise BadRequest("The image is damaged and cannot be decoded.") from None

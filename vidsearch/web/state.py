@@ -1,4 +1,4 @@
-"""What the views share: the open index, the proxy maker and recently uploaded query images, kept on the app."""
+"""What the views share: the open index and recently uploaded query images, kept on the app."""
 from __future__ import annotations
 
 import secrets
@@ -10,8 +10,8 @@ import numpy as np
 from flask import current_app
 from werkzeug.exceptions import NotFound
 
+from ..catalog import Source
 from ..index import Index
-from .proxy import Proxies
 
 
 class RecentImages:
@@ -45,7 +45,6 @@ class RecentImages:
 @dataclass
 class WebState:
     index: Index
-    proxies: Proxies
     max_upload: int  # bytes
     max_pixels: int  # of an uploaded image, before it is decoded
     images: RecentImages = field(default_factory=RecentImages)
@@ -55,9 +54,9 @@ def state() -> WebState:
     return current_app.extensions["vidsearch"]
 
 
-def source_or_404(source_id: int, kind: str | None = None) -> dict:
-    """The catalog row of a source, which is the only place a served file's path ever comes from."""
-    row = state().index.store.source(source_id)
-    if row is None or (kind is not None and row["kind"] != kind):
+def source_or_404(source_id: int, kind: str | None = None) -> Source:
+    """A source of the index: the only place a served file's path ever comes from."""
+    source = state().index.source(source_id)
+    if source is None or (kind is not None and source.kind != kind):
         raise NotFound(f"There is no {kind or 'source'} {source_id} in the index.")
-    return dict(row)
+    return source

@@ -1,0 +1,321 @@
+"""The catalog: an SQLite database of the indexed sources, their sampled frames (time and vector) and the files that
+could not be read. It is the index's single source of truth: every change is one transaction that bumps a
+generation number, so a run killed at any moment leaves whole sources or nothing, and readers in other processes
+can tell that something changed. Frame ids are never reused (AUTOINCREMENT), which lets the FAISS cache catch up
+exactly (vectors.VectorCache)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError, WriteError
+
+CATALOG = "catalog.sqlite"
+# The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
+SCHEMA_VERSION = 2
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    duration REAL NOT NULL,
+    fps REAL NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE frames (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    t REAL NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX frames_by_source ON frames(source_id, t);
+CREATE TABLE skipped (
+    path TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    # Version 1 letterboxed every picture; version 2 records how pictures reach the model.
+    db.execute("INSERT OR IGNORE INTO meta VALUES ('preprocess', ?)", (json.dumps("letterbox"),))
+
+
+MIGRATIONS = {1: _v1_to_v2}  # version → the step to the next one
+
+
+@dataclass(frozen=True)
+class Source:
+    """An indexed video or image."""
+
+    id: int
+    path: str  # absolute, symlinks resolved
+    kind: str  # "video" or "image"
+    size: int
+    mtime: float
+    duration: float  # seconds; 0 for images
+    fps: float
+    width: int
+    height: int
+    frames: int
+    indexed_at: float
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be indexed, remembered until it changes."""
+
+    path: str
+    reason: str
+    size: int
+    mtime: float
+    at: float
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """A sampled frame with what a search result needs of its source."""
+
+    id: int
+    source_id: int
+    t: float
+    path: str
+    kind: str
+    duration: float
+
+
+def _in(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Catalog:
+    """One open catalog. Thread-safe (one connection behind a lock); any number of processes may read while one
+    writes (WAL mode)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        path = self.root / CATALOG
+        if not path.is_file():
+            raise StoreError(f"No vidsearch index at {self.root} (run `vidsearch index PATH` first).")
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+            self.meta = self.read_meta()
+        except sqlite3.Error as e:
+            with contextlib.suppress(AttributeError):
+                self._db.close()
+            # The first connection must create the catalog's shared-memory file, which a full disk refuses.
+            raise WriteError(self.root, e, "opened") from e
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, meta: dict) -> Catalog:
+        """A new, empty catalog with these settings (model, dim, interval, ...)."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        # Built under another name and renamed into place: a run killed while creating leaves no catalog at all,
+        # rather than a file without tables that could never be opened.
+        tmp = root / (CATALOG + ".new")
+        leftovers = (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm"))
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        try:
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
+                db.execute("BEGIN IMMEDIATE")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                meta = {**meta, "format_version": SCHEMA_VERSION, "created_at": time.time(), "generation": 0}
+                db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+                db.execute("COMMIT")
+            finally:
+                db.close()  # the last connection to close folds the WAL back into the file
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except (sqlite3.Error, OSError) as e:
+            for leftover in leftovers:
+                leftover.unlink(missing_ok=True)
+            raise WriteError(root, e) from e
+        os.replace(tmp, root / CATALOG)
+        return cls(root)
+
+    @staticmethod
+    def exists(root: str | os.PathLike) -> bool:
+        return (Path(root) / CATALOG).is_file()
+
+    def _migrate(self) -> None:
+        """Bring an older catalog up to SCHEMA_VERSION, one step per transaction; refuse a newer one."""
+        while True:
+            row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+            version = int(json.loads(row[0])) if row else 0
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION or version not in MIGRATIONS:
+                raise StoreError(f"The index at {self.root} has format {version}, which this vidsearch cannot read "
+                                 f"(it reads formats 1 to {SCHEMA_VERSION}); use the vidsearch that made it, or "
+                                 "re-index into a new folder.")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if int(json.loads(self._db.execute(
+                        "SELECT value FROM meta WHERE key='format_version'").fetchone()[0])) == version:
+                    MIGRATIONS[version](self._db)  # another process may have done it meanwhile
+                    self._db.execute("UPDATE meta SET value=? WHERE key='format_version'", (json.dumps(version + 1),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def _all(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def read_meta(self) -> dict:
+        return {k: json.loads(v) for k, v in self._all("SELECT key, value FROM meta")}
+
+    def generation(self) -> int:
+        return int(json.loads(self._all("SELECT value FROM meta WHERE key='generation'")[0][0]))
+
+    def sources(self) -> list[Source]:
+        return [Source(*r) for r in self._all(f"SELECT {_columns(Source)} FROM sources ORDER BY path")]
+
+    def source(self, source_id: int) -> Source | None:
+        rows = self._all(f"SELECT {_columns(Source)} FROM sources WHERE id=?", (source_id,))
+        return Source(*rows[0]) if rows else None
+
+    def skipped(self) -> list[Skipped]:
+        return [Skipped(*r) for r in self._all(f"SELECT {_columns(Skipped)} FROM skipped ORDER BY path")]
+
+    def counts(self) -> dict:
+        (row,) = self._all(
+            "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM frames),"
+            " (SELECT count(*) FROM sources WHERE kind='video'), (SELECT count(*) FROM sources WHERE kind='image'),"
+            " (SELECT count(*) FROM skipped)")
+        return dict(zip(("sources", "frames", "videos", "images", "skipped"), row))
+
+    def frames(self, ids: Sequence[int]) -> dict[int, StoredFrame]:
+        """The frames among `ids` that are still in the catalog."""
+        if not len(ids):
+            return {}
+        rows = self._all("SELECT f.id, f.source_id, f.t, s.path, s.kind, s.duration FROM frames f "
+                         f"JOIN sources s ON s.id = f.source_id WHERE f.id IN ({_in(len(ids))})", [int(i) for i in ids])
+        return {r[0]: StoredFrame(*r) for r in rows}
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of the frames among `ids` that are still in the catalog."""
+        if not len(ids):
+            return {}
+        rows = self._all(f"SELECT id, vector FROM frames WHERE id IN ({_in(len(ids))})", [int(i) for i in ids])
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def source_frames(self, source_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """(frame ids, times, vectors) of one source in time order."""
+        rows = self._all("SELECT id, t, vector FROM frames WHERE source_id=? ORDER BY t", (source_id,))
+        dim = int(self.meta["dim"])
+        vecs = np.stack([np.frombuffer(r[2], np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
+        return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64), vecs
+
+    def frame_ids(self) -> np.ndarray:
+        with self._lock:
+            return np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A read transaction: what is read inside it is one state of the catalog, whose generation it yields."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self.generation()
+            finally:
+                self._db.execute("COMMIT")
+
+    # -- writing (one writer at a time: see ingest.WriterLock) ------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[list[int]]:
+        """One write transaction that bumps the generation. Yields [generation before]; after the commit the list
+        also holds the generation after. A failed write (a full disk) raises WriteError; the catalog stays as it
+        was."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                gens = [self.generation()]
+                yield gens
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                self._db.execute("COMMIT")
+            except BaseException as e:
+                if self._db.in_transaction:  # SQLite may have rolled back itself (SQLITE_FULL)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(e, (sqlite3.Error, OSError)):
+                    raise WriteError(self.root, e) from e
+                raise
+            gens.append(gens[0] + 1)
+
+    def add_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float, width: int,
+                   height: int, times: Sequence[float], vectors: Sequence[np.ndarray]) -> list[int]:
+        """Insert a source and its frames (inside `write`); their new frame ids in order."""
+        cur = self._db.execute(
+            "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)", (path, kind, size, mtime, duration, fps, width, height, len(times),
+                                               time.time()))
+        return [self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
+                                 (cur.lastrowid, t, np.asarray(v, np.float32).tobytes())).lastrowid
+                for t, v in zip(times, vectors)]
+
+    def drop_source(self, path: str) -> tuple[bool, list[int]]:
+        """Delete a source and its frames (inside `write`): (whether it was there, its frame ids)."""
+        row = self._db.execute("SELECT id FROM sources WHERE path=?", (path,)).fetchone()
+        if row is None:
+            return False, []
+        old = [r[0] for r in self._db.execute("SELECT id FROM frames WHERE source_id=?", (row[0],))]
+        self._db.execute("DELETE FROM sources WHERE id=?", (row[0],))
+        return True, old
+
+    def remember_skip(self, path: str, reason: str, size: int, mtime: float) -> None:
+        """(inside `write`) Remember a file as unreadable until its size or mtime changes."""
+        self._db.execute("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?,?)", (path, reason, size, mtime, time.time()))
+
+    def forget_skip(self, path: str) -> None:
+        """(inside `write`)"""
+        self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
+
+    def set_meta(self, key: str, value) -> None:
+        with self._lock:
+            try:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            except sqlite3.Error as e:
+                raise WriteError(self.root, e) from e
+            self.meta[key] = value
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _columns(row_type) -> str:
+    return ", ".join(row_type.__dataclass_fields__)
