@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from media import FFMPEG, draw, segments_video  # noqa: E402
 
-from vidsearch.index import Index  # noqa: E402
 from vidsearch.errors import StoreError, WriteError  # noqa: E402
+from vidsearch.index import Index  # noqa: E402
 from vidsearch.store import thumb_path  # noqa: E402
 
 MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")

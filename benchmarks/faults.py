@@ -4,8 +4,8 @@
 
 Indexes a generated folder once cleanly to learn its catalog (the set of (path, t)) and how long a run takes.
 Each trial then starts `vidsearch index` into a fresh index, kills its process group with SIGKILL after a random
-(seeded) delay within that time, checks that the index opens with only frames a clean run has, re-runs the same command to the end and compares
-the catalog with the clean run's. Prints the trials and the failures (goal 0).
+(seeded) delay within that time, checks that the index opens with only frames a clean run has, re-runs the same
+command to the end and compares the catalog with the clean run's. Prints the trials and the failures (goal 0).
 """
 from __future__ import annotations
 

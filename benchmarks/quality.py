@@ -373,8 +373,7 @@ def main(argv=None) -> int:
     if generated and args.videos:
         ap.error("--generate takes no VIDEOS or CAPTIONS")
 
-    from vidsearch import Index
-    from vidsearch import IndexMismatch
+    from vidsearch import Index, IndexMismatch
 
     cleanup = []
     try:

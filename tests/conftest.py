@@ -2,10 +2,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from PIL import Image
-
 from media import draw, segments_video
+from PIL import Image
 
 TINY_MODEL = "local-dir:" + str(Path(__file__).parent / "tiny_clip" / "model")
 

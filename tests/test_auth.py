@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from vidsearch.web import create_app
-from vidsearch.web.app import AUTH_COOKIE
+from vidsearch.web.auth import AUTH_COOKIE
 
 TOKEN = "s3cret-token"
 

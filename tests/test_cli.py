@@ -6,12 +6,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from media import FFMPEG, segments_video
+
 from vidsearch.cli import main
 
 
@@ -53,7 +54,7 @@ def test_index_search_info(run, tmp_path, tiny_model, shapes_video):
 
     info = json.loads(run("info", "--json").output)
     assert info["model"] == tiny_model and info["pretrained"] == "" and info["interval"] == 1.0
-    config = json.loads(open(tiny_model[len("local-dir:"):] + "/open_clip_config.json").read())
+    config = json.loads(Path(tiny_model[len("local-dir:"):], "open_clip_config.json").read_text())
     assert info["min_score"] == config["vidsearch_min_score"]  # measured for the test model by its training script
     assert (info["sources"], info["frames"], info["skipped"]) == (1, 12, 1)
     assert info["skipped_files"][0]["path"].endswith("broken.mp4") and info["size_bytes"] > 0

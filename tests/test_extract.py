@@ -4,9 +4,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from media import COLOURS, FFMPEG, draw, encode
 from PIL import Image
 
-from media import FFMPEG, COLOURS, draw, encode
 from vidsearch.extract import MediaError, discover, open_media
 
 

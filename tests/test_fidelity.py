@@ -10,11 +10,11 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from media import encode
 from PIL import Image, ImageOps
 from safetensors.torch import save_file
 
 import vidsearch
-from media import encode
 from vidsearch.embed import Embedder
 from vidsearch.extract.frames import to_rgb
 from vidsearch.search import image_rgb

@@ -21,9 +21,10 @@ from media import segments_video
 
 import vidsearch
 from vidsearch import catalog, errors, vectors
-from vidsearch.ingest import local, plan as planning
 from vidsearch.cli import main
 from vidsearch.errors import StoreError
+from vidsearch.ingest import local
+from vidsearch.ingest import plan as planning
 
 COLOURS = ["red", "green", "blue", "yellow", "orange", "purple"]
 
@@ -374,8 +375,8 @@ def test_decode_timeout_option(tmp_path, tiny_model, monkeypatch):
     segments_video(lib / "fine.mp4", [(2, "square", "blue")])
     release = threading.Event()
     real_open = local.open_media
-    monkeypatch.setattr(local, "open_media", lambda p: _Media(real_open(p), release.wait) if os.path.basename(p) == "hangs.mp4"
-                        else real_open(p))
+    monkeypatch.setattr(local, "open_media", lambda p: _Media(real_open(p), release.wait)
+                        if os.path.basename(p) == "hangs.mp4" else real_open(p))
     try:
         res = within(60, lambda: CliRunner().invoke(
             main, ["index", str(lib), "--index", str(tmp_path / "index"), "--model", tiny_model,

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import draw, encode, segments_video
 from PIL import Image
 
 import vidsearch
-from media import draw, encode, segments_video
 
 
 def catalog(index_dir):
@@ -82,7 +82,7 @@ def test_images_of_every_kind_are_indexed(tmp_path, tiny_model):
     red.convert("P", palette=Image.Palette.ADAPTIVE).save(media / "palette.png")
     Image.fromarray(draw("square", "blue", (120, 120))).convert("L").save(media / "grey.png")
     Image.fromarray(draw("triangle", "green", (120, 120))).convert("RGBA").save(media / "rgba.png")
-    Image.fromarray((np.asarray(draw("square", "white", (64, 64)))[:, :, 0].astype(np.uint16) * 257)).save(
+    Image.fromarray(np.asarray(draw("square", "white", (64, 64)))[:, :, 0].astype(np.uint16) * 257).save(
         media / "sixteen.png")
     Image.fromarray(draw("square", "yellow", (120, 120))).save(media / "png_named.jpg", format="PNG")
     idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
@@ -203,3 +203,21 @@ def test_a_run_killed_while_creating_the_index_leaves_nothing_that_blocks(tmp_pa
     assert idx.add([tmp_path / "m"]).frames_added == 2
     assert vidsearch.Index(index_dir).stats().frames == 2
     assert not (index_dir / "catalog.sqlite.new").exists()
+
+
+def test_an_index_of_an_older_vidsearch_is_upgraded_and_a_newer_one_refused(tmp_path, tiny_model):
+    Image.fromarray(draw("circle", "red")).save(tmp_path / "red.png")
+    vidsearch.Index(tmp_path / "index", model=tiny_model).add([tmp_path / "red.png"])
+    db = sqlite3.connect(tmp_path / "index" / "catalog.sqlite")
+    with db:  # what the first vidsearch wrote: format 1, which letterboxed every picture and did not say so
+        db.execute("UPDATE meta SET value='1' WHERE key='format_version'")
+        db.execute("DELETE FROM meta WHERE key='preprocess'")
+    old = vidsearch.Index(tmp_path / "index")
+    assert old.stats().preprocess == "letterbox" and old.search("a red circle", k=1)[0].kind == "image"
+    old.close()
+    assert db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone() == ("2",)
+    with db:
+        db.execute("UPDATE meta SET value='99' WHERE key='format_version'")
+    db.close()
+    with pytest.raises(vidsearch.StoreError, match="has format 99, which this vidsearch cannot read"):
+        vidsearch.Index(tmp_path / "index")

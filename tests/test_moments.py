@@ -1,9 +1,9 @@
 """Moments, composed queries and honest relevance, with the tiny test model."""
 import pytest
+from media import draw, segments_video
 from PIL import Image
 
 import vidsearch
-from media import draw, segments_video
 
 
 @pytest.fixture(scope="module")

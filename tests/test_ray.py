@@ -5,12 +5,12 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from media import draw, segments_video
 from PIL import Image
 
-from media import draw, segments_video
 from vidsearch import Index
-from vidsearch.ingest import ray as ingest_ray
 from vidsearch.cli import main
+from vidsearch.ingest import ray as ingest_ray
 
 ray = pytest.importorskip("ray")
 

@@ -19,9 +19,9 @@ from PIL import Image
 
 from vidsearch.extract import open_media
 from vidsearch.index import Index
+from vidsearch.playback import Proxies, proxy_command
 from vidsearch.web import create_app
 from vidsearch.web.app import DEFAULT_MAX_UPLOAD
-from vidsearch.playback import Proxies, proxy_command
 
 CLIP_PLAN = [(3, "triangle", "orange"), (4, "square", "purple")]  # clip.avi: a purple square from 3 s to 7 s
 

@@ -1,6 +1,15 @@
 """vidsearch: semantic search over a video and photo library with CLIP and FAISS."""
-from .errors import (IndexMismatch, MediaError, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError,
-                     VidsearchError, WriteError)
+from .errors import (
+                     IndexMismatch,
+                     MediaError,
+                     ModelLoadError,
+                     QueryError,
+                     RayFailure,
+                     RayMissing,
+                     StoreError,
+                     VidsearchError,
+                     WriteError,
+)
 from .index import Index, Stats
 from .ingest import Progress, Report
 from .search import Hit

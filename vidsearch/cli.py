@@ -8,8 +8,8 @@ import time
 
 import click
 
-from .format import fmt_bytes, fmt_span
 from .errors import IndexMismatch, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError, WriteError
+from .format import fmt_bytes, fmt_span
 from .index import Index, default_index_dir
 from .ingest import DECODE_TIMEOUT, check_address
 from .preprocess import LETTERBOX, MODEL, MODES

@@ -92,7 +92,8 @@ def _check_local_dir(path: str) -> None:
         raise ModelLoadError(f"{folder} is not an open_clip model folder: it has no open_clip_config.json.")
     if not any(next(folder.glob(pat), None) for pat in ("*.safetensors", "*.bin", "*.pth")):
         # open_clip would only warn and hand back a randomly initialised model: refuse instead.
-        raise ModelLoadError(f"{folder} has no weights file (open_clip_model.safetensors or open_clip_pytorch_model.bin).")
+        raise ModelLoadError(f"{folder} has no weights file (open_clip_model.safetensors or "
+                             "open_clip_pytorch_model.bin).")
 
 
 def _how_to_fix(model: str, pretrained: str) -> str:

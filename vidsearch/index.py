@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from . import ingest
+from .catalog import Skipped, Source, StoredFrame
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import IndexMismatch, StoreError
 from .ingest import Progress, Report
-from .preprocess import LEGACY, MODEL, MODES
-from .catalog import Skipped, Source, StoredFrame
 from .playback import Playback, Proxies
+from .preprocess import LEGACY, MODEL, MODES
 from .search import Hit, ImageQuery, Query, Scorer, image_rgb, search, video_scores
 from .store import Store
 
@@ -66,8 +66,8 @@ class Index:
     `model`, `pretrained`, `interval` and `preprocess` apply when the index is created; an existing index keeps
     its own, and asking for different ones raises IndexMismatch. `preprocess` is "model" (pictures reach the model
     as its own open_clip preprocessing feeds them, the default) or "letterbox" (the whole frame, padded to a
-    square; indexes made before vidsearch recorded this are letterboxed). `add` skips a file whose decoding yields no frame for
-    `decode_timeout` seconds, and raises WriteError (a StoreError) when the folder cannot be written.
+    square; indexes made before vidsearch recorded this are letterboxed). `add` skips a file whose decoding yields
+    no frame for `decode_timeout` seconds, and raises WriteError (a StoreError) when the folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,

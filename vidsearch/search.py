@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .catalog import Catalog, StoredFrame
 from .embed import Embedder
 from .errors import MediaError, QueryError
 from .extract import open_media
 from .extract.frames import picture_rgb
 from .format import fmt_span
 from .preprocess import reduce_to
-from .catalog import Catalog, StoredFrame
 from .store import Store
 
 ImageQuery = str | os.PathLike | Image.Image | np.ndarray

@@ -42,11 +42,11 @@ class Vectors:
         self.trained_on = trained_on
 
     @classmethod
-    def empty(cls, dim: int) -> "Vectors":
+    def empty(cls, dim: int) -> Vectors:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def load(cls, path: Path) -> "Vectors":
+    def load(cls, path: Path) -> Vectors:
         index = faiss.read_index(str(path), faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE)
         if isinstance(index, faiss.IndexIVF):
             _tune(index)  # not saved in the file
@@ -113,7 +113,7 @@ class Vectors:
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
-    def tuned(self, read: Reader | None = None) -> "Vectors":
+    def tuned(self, read: Reader | None = None) -> Vectors:
         """This index, or a rebuilt one of the kind its size calls for: exact up to EXACT_LIMIT frames, IVF up to
         COMPRESS_LIMIT, IVF-PQ above. A rebuild takes the exact vectors from `read` (needed once compressed)."""
         want = kind_for(self.ntotal)
@@ -126,7 +126,7 @@ class Vectors:
         return Vectors.build(want, self.index.d, self.ids(), read)
 
     @classmethod
-    def build(cls, kind: str, dim: int, ids: np.ndarray, read: Reader) -> "Vectors":
+    def build(cls, kind: str, dim: int, ids: np.ndarray, read: Reader) -> Vectors:
         """A new index of this kind over these ids, reading their vectors CHUNK at a time: an IVF-PQ build holds
         only its training sample and codes in RAM."""
         ids = np.sort(ids)  # in id order: the catalog reads its rows in order

@@ -97,7 +97,8 @@ def draw_shape(img, shape, cx, cy, r, rgb, angle=0.0, stretch=1.0):
 
 
 def random_picture(rng):
-    """One filled shape on a plain background, at a random size, place, aspect ratio and resolution, lightly degraded."""
+    """One filled shape on a plain background, at a random size, place, aspect ratio and resolution, lightly
+    degraded."""
     ci, si = int(rng.integers(len(COLOURS))), int(rng.integers(len(SHAPES)))
     colour = COLOUR_NAMES[ci]
     rgb = jitter(rng, COLOURS[colour][rng.integers(len(COLOURS[colour]))], 12)

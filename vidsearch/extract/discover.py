@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from PIL import Image
 
@@ -45,42 +45,41 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[Cand
     excluded = {os.path.realpath(p) for p in exclude}
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
-
-    def candidate(path: str) -> Candidate | tuple[str, str] | None:
-        real = os.path.realpath(path)
-        if real in seen_files:
-            return None
-        seen_files.add(real)
-        try:
-            st = os.stat(real)
-        except OSError as e:
-            return (real, e.strerror or str(e))
-        if not _looks_like_media(real, os.path.basename(path)):
-            return None
-        return Candidate(real, st.st_size, st.st_mtime)
-
     for top in paths:
         top = os.path.abspath(top)
-        if os.path.isfile(top):
-            found = candidate(top)
+        for item in [top] if os.path.isfile(top) else _walk(top, excluded, seen_dirs):
+            found = item if isinstance(item, tuple) else _candidate(item, seen_files)
             if found:
                 yield found
+
+
+def _walk(top: str, excluded: set[str], seen_dirs: set[tuple[int, int]]) -> Iterator[str | tuple[str, str]]:
+    """The visible files under `top` in a stable order, and (path, reason) for folders that could not be listed."""
+    errors: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True, onerror=errors.append):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen_dirs or os.path.realpath(dirpath) in excluded:
+            dirnames[:] = []
             continue
-        errors: list[OSError] = []
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=True, onerror=errors.append):
-            st = os.stat(dirpath)
-            if (st.st_dev, st.st_ino) in seen_dirs or os.path.realpath(dirpath) in excluded:
-                dirnames[:] = []
-                continue
-            seen_dirs.add((st.st_dev, st.st_ino))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if not name.startswith("."):
-                    found = candidate(os.path.join(dirpath, name))
-                    if found:
-                        yield found
-            yield from _drain(errors)
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        yield from (os.path.join(dirpath, name) for name in sorted(filenames) if not name.startswith("."))
         yield from _drain(errors)
+    yield from _drain(errors)
+
+
+def _candidate(path: str, seen: set[str]) -> Candidate | tuple[str, str] | None:
+    real = os.path.realpath(path)
+    if real in seen:
+        return None
+    seen.add(real)
+    try:
+        st = os.stat(real)
+    except OSError as e:
+        return (real, e.strerror or str(e))
+    if not _looks_like_media(real, os.path.basename(path)):
+        return None
+    return Candidate(real, st.st_size, st.st_mtime)
 
 
 def _drain(errors: list[OSError]) -> Iterator[tuple[str, str]]:

@@ -19,7 +19,8 @@ class RecentImages:
     newest `size` kept.
 
     A watch page opened from an image search cannot re-upload the image: its URL carries the token instead, and
-    redoes the query from the image kept here (at most size × 1 MB for a 224 px model). An evicted token is simply unknown."""
+    redoes the query from the image kept here (at most size × 1 MB for a 224 px model). An evicted token is simply
+    unknown."""
 
     def __init__(self, size: int = 64):
         self.size = size
