@@ -98,39 +98,37 @@ def _rows_of(path: Path) -> list[tuple[int, dict]]:
     """(line number, row dict) from JSONL, JSON, CSV/TSV or Charades-STA text."""
     text = path.read_text(encoding="utf-8-sig")
     stripped = text.lstrip()
-    rows: list[tuple[int, dict]] = []
     if stripped.startswith("[") or (stripped.startswith("{") and path.suffix.lower() == ".json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if data is not None:
-            if isinstance(data, dict):
-                for key in ("sentences", "annotations", "data", "database", "queries", "captions"):
-                    if isinstance(data.get(key), list):
-                        data = data[key]
-                        break
-                else:  # ActivityNet Captions layout: {video_id: {"timestamps": [...], "sentences": [...]}}
-                    data = [{"video": k, **v} for k, v in data.items() if isinstance(v, dict)]
-            return [(i + 1, r) for i, r in enumerate(data) if isinstance(r, dict)]
+        rows = _json_rows(text)
+        if rows is not None:
+            return rows
     if stripped.startswith("{"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                rows.append((n, json.loads(line)))
-        return rows
+        return [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     lines = text.splitlines()
     if lines and all(CHARADES_LINE.match(ln) for ln in lines[:5] if ln.strip()):
-        for n, line in enumerate(lines, 1):
-            m = CHARADES_LINE.match(line)
-            if m:
-                rows.append((n, {"video": m[1], "start": m[2], "end": m[3], "caption": m[4].strip()}))
-        return rows
-    sample = "\n".join(lines[:20])
+        return [(n, {"video": m[1], "start": m[2], "end": m[3], "caption": m[4].strip()})
+                for n, m in enumerate(map(CHARADES_LINE.match, lines), 1) if m]
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;|")
+        dialect = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",\t;|")
     except csv.Error:
         dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     return [(n + 2, r) for n, r in enumerate(csv.DictReader(io.StringIO(text), dialect=dialect))]
+
+
+def _json_rows(text: str) -> list[tuple[int, dict]] | None:
+    """Rows of a JSON document (a list, a dict holding one, or ActivityNet's layout); None if it is not JSON."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        for key in ("sentences", "annotations", "data", "database", "queries", "captions"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
+        else:  # ActivityNet Captions layout: {video_id: {"timestamps": [...], "sentences": [...]}}
+            data = [{"video": k, **v} for k, v in data.items() if isinstance(v, dict)]
+    return [(i + 1, r) for i, r in enumerate(data) if isinstance(r, dict)]
 
 
 def load_captions(path: Path) -> list[Caption]:
@@ -256,7 +254,7 @@ def _finite(rank: float) -> int | None:
 
 def evaluate(index, captions: list[Caption], rank_k: int, progress: bool) -> dict:
     videos = [s for s in index.sources() if s.kind == "video"]
-    duration = {s.path: float(s.get("duration") or 0.0) for s in videos}
+    duration = {s.path: s.duration for s in videos}
     source_id = {s.path: s.id for s in videos}
     n_videos = max(len(videos), 1)
     index.search("warm up", k=1, per_video=0, min_score=-1)  # model load, not query latency
@@ -353,7 +351,7 @@ def _progress(p, _shown: set = set()) -> None:  # noqa: B006 (the set remembers 
         print(f"  {p.files_done}/{p.files_total} files, {p.frames} frames, {p.seconds:.0f} s", file=sys.stderr)
 
 
-def main(argv=None) -> int:
+def _arguments(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("videos", nargs="?", help="folder of the videos")
     ap.add_argument("captions", nargs="?", help="JSONL/JSON/CSV/TSV/Charades-STA file of (video, start, end, caption)")
@@ -369,44 +367,79 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if bool(args.videos) != bool(args.captions):
         ap.error("give both VIDEOS and CAPTIONS, or neither (--generate)")
-    generated = args.generate or not args.videos
-    if generated and args.videos:
+    args.generated = args.generate or not args.videos
+    if args.generated and args.videos:
         ap.error("--generate takes no VIDEOS or CAPTIONS")
+    if args.videos and not Path(args.videos).is_dir():
+        ap.error(f"{args.videos} is not a folder")
+    return args
 
+
+def _labelled_set(args, cleanup: list) -> tuple[Path, Path, str | None]:
+    """(videos folder, captions file, model): the user's, or a set generated for the test model."""
+    if not args.generated:
+        return Path(args.videos), Path(args.captions), args.model
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidsearch-quality-"))
+    if not args.work:
+        cleanup.append(work)
+    t = time.perf_counter()
+    captions_path = generate(work)
+    videos_dir = work / "videos"
+    print(f"generated {len(list(videos_dir.iterdir()))} videos in {time.perf_counter() - t:.1f} s under {work}",
+          file=sys.stderr)
+    return videos_dir, captions_path, args.model or TEST_MODEL
+
+
+def _captions(captions_path: Path, videos_dir: Path, limit: int | None) -> list[Caption]:
+    captions = load_captions(captions_path)[:limit] if limit else load_captions(captions_path)
+    find = video_finder(videos_dir)
+    for c in captions:
+        c.path = find(c.video) or ""
+    unresolved = sorted({c.video for c in captions if not c.path})
+    if unresolved:
+        print(f"{len(unresolved)} videos named in {captions_path} not found under {videos_dir}, e.g. "
+              f"{', '.join(unresolved[:5])}", file=sys.stderr)
+    return captions
+
+
+def _measure(index, captions: list[Caption], args, videos_dir: Path, captions_path: Path) -> dict | None:
+    """Index the captioned videos, then evaluate; None if none could be indexed."""
+    wanted = sorted({c.path for c in captions if c.path})
+    print(f"indexing {len(wanted)} videos into {index.path} ...", file=sys.stderr)
+    t = time.perf_counter()
+    report = index.add(wanted, progress=_progress if len(wanted) > 20 else None)
+    index_s = time.perf_counter() - t
+    for p, why in report.skipped[:10]:
+        print(f"  skipped {p}: {why}", file=sys.stderr)
+    indexed = {s.path for s in index.sources() if s.kind == "video"}
+    ok = [c for c in captions if c.path in indexed]
+    if not ok:
+        return None
+    st = index.stats()
+    res = {"setup": {"model": index.model, "pretrained": index.pretrained, "interval": index.interval,
+                     "index": str(index.path), "rank_k": args.rank_k,
+                     "videos": str(videos_dir), "captions": str(captions_path), "generated": args.generated},
+           "data": {"captions": len(ok), "timed": sum(c.spans is not None for c in ok),
+                    "distinct": len({c.text for c in ok}), "missing": len(captions) - len(ok),
+                    "videos": st.videos, "frames": st.frames, "index_seconds": round(index_s, 2),
+                    "frames_added": report.frames_added}}
+    res.update(evaluate(index, ok, args.rank_k, progress=len(ok) > 200))
+    return res
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
     from vidsearch import Index, IndexMismatch
 
-    cleanup = []
+    cleanup: list[Path] = []
     try:
-        if generated:
-            work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidsearch-quality-"))
-            if not args.work:
-                cleanup.append(work)
-            t = time.perf_counter()
-            captions_path = generate(work)
-            videos_dir = work / "videos"
-            print(f"generated {len(list(videos_dir.iterdir()))} videos in {time.perf_counter() - t:.1f} s under "
-                  f"{work}", file=sys.stderr)
-            model = args.model or TEST_MODEL
-        else:
-            videos_dir, captions_path, model = Path(args.videos), Path(args.captions), args.model
-            if not videos_dir.is_dir():
-                ap.error(f"{videos_dir} is not a folder")
+        videos_dir, captions_path, model = _labelled_set(args, cleanup)
         try:
-            captions = load_captions(captions_path)
+            captions = _captions(captions_path, videos_dir, args.limit)
         except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
             print(f"Cannot read {captions_path}: {e}", file=sys.stderr)
             return 2
-        if args.limit:
-            captions = captions[:args.limit]
-        find = video_finder(videos_dir)
-        for c in captions:
-            c.path = find(c.video) or ""
-        wanted = sorted({c.path for c in captions if c.path})
-        unresolved = sorted({c.video for c in captions if not c.path})
-        if unresolved:
-            print(f"{len(unresolved)} videos named in {captions_path} not found under {videos_dir}, e.g. "
-                  f"{', '.join(unresolved[:5])}", file=sys.stderr)
-        if not wanted:
+        if not any(c.path for c in captions):
             print("No captioned video found: nothing to evaluate.", file=sys.stderr)
             return 1
         if args.index:
@@ -420,26 +453,10 @@ def main(argv=None) -> int:
             print(e, file=sys.stderr)
             return 2
         with index:
-            print(f"indexing {len(wanted)} videos into {index_dir} ...", file=sys.stderr)
-            t = time.perf_counter()
-            report = index.add(wanted, progress=_progress if len(wanted) > 20 else None)
-            index_s = time.perf_counter() - t
-            for p, why in report.skipped[:10]:
-                print(f"  skipped {p}: {why}", file=sys.stderr)
-            indexed = {s.path for s in index.sources() if s.kind == "video"}
-            ok = [c for c in captions if c.path in indexed]
-            st = index.stats()
-            res = {"setup": {"model": index.model, "pretrained": index.pretrained, "interval": index.interval,
-                             "index": str(index.path), "rank_k": args.rank_k,
-                             "videos": str(videos_dir), "captions": str(captions_path), "generated": generated},
-                   "data": {"captions": len(ok), "timed": sum(c.spans is not None for c in ok),
-                            "distinct": len({c.text for c in ok}), "missing": len(captions) - len(ok),
-                            "videos": st.videos, "frames": st.frames, "index_seconds": round(index_s, 2),
-                            "frames_added": report.frames_added}}
-            if not ok:
-                print("None of the captioned videos could be indexed.", file=sys.stderr)
-                return 1
-            res.update(evaluate(index, ok, args.rank_k, progress=len(ok) > 200))
+            res = _measure(index, captions, args, videos_dir, captions_path)
+        if res is None:
+            print("None of the captioned videos could be indexed.", file=sys.stderr)
+            return 1
         print(json.dumps(res, indent=2) if args.json else table(res))
         return 0
     finally:
