@@ -1,0 +1,517 @@
+"""How often a sampled frame's vector can be reused, and how close a reused vector stays to the model's own.
+
+    python benchmarks/change.py [--models tiny,vitb32] [--sweep] [--real FILE ...] [--work DIR]
+
+Generates 720p30 H.264 footage (8 Mbit/s, keyframe every 1.5 s, as benchmarks/bench.py `make_video`):
+
+  slides        still slides filmed with sensor noise: bullets appearing one by one, a word replaced, a shape
+                recoloured at equal lightness, a title bar recoloured, cuts between slides
+  slides-dark   the same deck with heavy sensor noise (a dim room)
+  screencast    a noiseless screen recording: a line typed every 4 s, a pointer crossing the screen now and then
+  camera        a fixed camera with sensor noise on a street: someone walks into the lower-left quarter, stands,
+                leaves; a car passes; a small figure far away; a cut to a similar shot of the same street
+  changing      always-changing content (bench.py's testsrc2 with noise)
+
+samples it every second as vidsearch does (vidsearch.extract at the model's decode side), runs the model on every
+sample (vidsearch.embed.Embedder.encode_images) and runs vidsearch.extract.change.ChangeGate over the samples in
+order. For each footage kind and model it prints the fraction of samples whose vector would be reused, how many of
+those show a different picture (before noise) than the sample whose vector they reuse, and the cosine between each
+reused vector and the model's own vector for that sample (min, 1st and 5th percentile, median). The models: the
+test model (tests/tiny_clip) and ViT-B-32 with random weights (bench.py `random_vit_b32`).
+
+`--sweep` shows how the thresholds were chosen: the largest differences that noise alone gives (the footage above,
+and short clips through other codecs and bit rates: H.264 at 2 Mbit/s with heavy blotchy noise and at CRF 38,
+MPEG-4 part 2, MJPEG), the smallest that meaningful changes give (changes that move a vector below cosine 0.99:
+whole-frame colour and brightness shifts, a quarter of the frame recoloured, sharpening, blur, a 1-4 px move, a
+zoom, a small disc appearing, a word replaced on a slide), and for a grid of thresholds the share of noise-only
+pairs that would reuse, the share of meaningful changes caught and the smallest cosine of any pair let through.
+`--real FILE ...` adds real videos to the table and their samples to the sweep's pictures (by hand: tests never
+read them).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+from bench import make_video, random_vit_b32, table  # benchmarks/ is the script's folder, first on sys.path
+
+from vidsearch.extract.change import ChangeGate, Thresholds, difference, signature
+
+HERE = Path(__file__).resolve()
+
+W, H, FPS = 1280, 720, 30
+TINY = "local-dir:" + str(HERE.parents[1] / "tests" / "tiny_clip" / "model")
+X264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-pix_fmt", "yuv420p"]
+X264_8M = [*X264, "-b:v", "8M", "-maxrate", "8M", "-bufsize", "16M"]
+
+
+# -- footage ---------------------------------------------------------------------------------------------------
+
+def render(path: Path, timeline, noise: int = 0, codec: list[str] = X264_8M, grain=None) -> Path:
+    """Encode a timeline of 1280x720 RGB pictures, each (seconds, picture or function of the time within the
+    segment → picture), with ffmpeg: temporal sensor noise of strength `noise` (ffmpeg's noise filter) or added
+    by `grain(picture, rng)`, then `codec`."""
+    import imageio_ffmpeg
+
+    if path.is_file():
+        return path
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    vf = ["-vf", f"noise=alls={noise}:allf=t"] if noise else []
+    proc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
+                             "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-", *vf, *codec,
+                             str(tmp)], stdin=subprocess.PIPE)
+    rng = np.random.default_rng(0)
+    for seconds, what in timeline:
+        for i in range(round(seconds * FPS)):
+            frame = what(i / FPS) if callable(what) else what
+            if grain is not None:
+                frame = grain(frame, rng)
+            proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+    proc.stdin.close()
+    if proc.wait():
+        raise SystemExit(f"ffmpeg failed for {path}")
+    tmp.rename(path)
+    return path
+
+
+def blotchy(frame: np.ndarray, rng) -> np.ndarray:
+    """Heavy sensor noise that is not white: grey grain 2 px across (sigma 19) and colour blotches 4 px across
+    (sigma 6), as a small sensor in a dim room gives after demosaicing."""
+    grey = cv2.resize(rng.normal(0, 12, (H // 2, W // 2)).astype(np.float32), (W, H))[..., None] * 1.6
+    colour = cv2.resize(rng.normal(0, 6, (H // 4, W // 4, 3)).astype(np.float32), (W, H))
+    return np.clip(frame + grey + colour, 0, 255).astype(np.uint8)
+
+
+def equal_lightness(rgb: tuple[int, int, int], towards: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The colour along `towards`'s hue whose CIELAB lightness equals `rgb`'s (a change of hue, not brightness)."""
+    def lightness(c):
+        return float(cv2.cvtColor(np.array([[c]], np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0, 0])
+
+    target, best = lightness(rgb), None
+    for k in np.linspace(0.2, 3.0, 400):
+        c = tuple(int(min(255, round(v * k))) for v in towards)
+        if best is None or abs(lightness(c) - target) < abs(lightness(best) - target):
+            best = c
+    return best
+
+
+def slide(title: str, lines: list[str], bar=(40, 70, 160), shapes=(), seed: int = 0) -> np.ndarray:
+    img = np.full((H, W, 3), 250, np.uint8)
+    cv2.rectangle(img, (0, 0), (W, 110), bar, -1)
+    cv2.putText(img, title, (50, 75), cv2.FONT_HERSHEY_DUPLEX, 1.7, (255, 255, 255), 2, cv2.LINE_AA)
+    for i, line in enumerate(lines):
+        y = 180 + 60 * i
+        cv2.circle(img, (70, y - 10), 7, (60, 60, 60), -1, cv2.LINE_AA)
+        cv2.putText(img, line, (95, y), cv2.FONT_HERSHEY_SIMPLEX, 1.05, (30, 30, 30), 2, cv2.LINE_AA)
+    for kind, colour, (x, y, r) in shapes:
+        if kind == "circle":
+            cv2.circle(img, (x, y), r, colour, -1, cv2.LINE_AA)
+        else:
+            cv2.rectangle(img, (x - r, y - r), (x + r, y + r), colour, -1)
+    cv2.putText(img, f"Lecture 4 - page {seed}", (W - 300, H - 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (120, 120, 120),
+                1, cv2.LINE_AA)
+    return img
+
+
+def deck() -> list:
+    red = (200, 60, 50)
+    green = equal_lightness(red, (40, 160, 60))
+    bullets = ["Sampling a video once per second", "Embedding each frame with CLIP",
+               "Reusing vectors of unchanged frames", "Searching by text or by image"]
+    shapes = [("circle", red, (850, 420, 120)), ("rect", (50, 90, 200), (450, 450, 90))]
+    recoloured = [("circle", green, (850, 420, 120)), shapes[1]]
+    words = ["Keyframes every 1.5 seconds", "Non-reference frames are skipped", "Threads: one per core"]
+    changed = ["Keyframes every 2.0 seconds", *words[1:]]
+    return [
+        (6, slide("Semantic search over video", ["A lecture on indexing"], seed=1)),
+        (5, slide("Outline", bullets[:1], seed=2)),
+        (5, slide("Outline", bullets[:2], seed=2)),
+        (5, slide("Outline", bullets[:3], seed=2)),
+        (5, slide("Outline", bullets, seed=2)),
+        (6, slide("A diagram", ["Two shapes"], shapes=shapes, seed=3)),
+        (6, slide("A diagram", ["Two shapes"], shapes=recoloured, seed=3)),
+        (6, slide("Decoding", words, seed=4)),
+        (6, slide("Decoding", changed, seed=4)),
+        (6, slide("Decoding", changed, bar=(40, 120, 90), seed=4)),
+        (6, slide("Questions?", [], seed=5)),
+    ]
+
+
+def typing_screen(t: float, lines: list[str], per_line: float) -> np.ndarray:
+    img = np.full((H, W, 3), 30, np.uint8)
+    cv2.rectangle(img, (0, 0), (W, 36), (60, 60, 70), -1)
+    cv2.putText(img, "terminal", (20, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (200, 200, 200), 1, cv2.LINE_AA)
+    shown = int(t / per_line) + 1
+    for i, line in enumerate(lines[:shown]):
+        cv2.putText(img, line, (20, 80 + 34 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.75, (120, 230, 120), 1, cv2.LINE_AA)
+    return img
+
+
+def screencast_timeline(seconds: float) -> list:
+    lines = [f"$ vidsearch index lecture{i:02d}.mp4 --interval 1  # file {i}" for i in range(40)]
+    shown = {}
+
+    def frame(t):
+        key = int(t / 4)
+        if key not in shown:
+            shown.clear()
+            shown[key] = typing_screen(t, lines, 4.0)
+        img = shown[key]
+        phase = t % 12
+        if 8 <= phase < 10:  # the pointer crosses the screen for two seconds of every twelve
+            img = img.copy()
+            x, y = int(200 + 400 * (phase - 8)), int(500 - 60 * (phase - 8))
+            pts = np.array([(x, y), (x, y + 22), (x + 6, y + 17), (x + 14, y + 20)], np.int32)
+            cv2.fillPoly(img, [pts], (255, 255, 255))
+        return img
+
+    frame.key = lambda t: (int(t / 4), t if 8 <= t % 12 < 10 else None)  # what is on screen at t
+    return [(seconds, frame)]
+
+
+def street(seed: int = 7) -> np.ndarray:
+    """A still street-like scene 20 % larger than the frame (so that a similar shot can be cut from it)."""
+    rng = np.random.default_rng(seed)
+    w, h = int(W * 1.2), int(H * 1.2)
+    img = cv2.resize(rng.integers(60, 200, (4, 6, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    img[: h // 3] = np.linspace([150, 190, 235], [200, 220, 240], h // 3)[:, None, :].astype(np.uint8)
+    for i in range(9):
+        x0, bw = int(i * w / 9), int(w / 9) - 10
+        top = int(rng.integers(h // 6, h // 2))
+        colour = tuple(int(c) for c in rng.integers(70, 180, 3))
+        cv2.rectangle(img, (x0, top), (x0 + bw, int(h * 0.7)), colour, -1)
+        for wy in range(top + 20, int(h * 0.7) - 30, 45):
+            for wx in range(x0 + 12, x0 + bw - 20, 35):
+                lit = rng.random() < 0.4
+                cv2.rectangle(img, (wx, wy), (wx + 18, wy + 26), (230, 225, 170) if lit else (50, 60, 80), -1)
+    img[int(h * 0.7):] = (95, 95, 100)
+    cv2.line(img, (0, int(h * 0.85)), (w, int(h * 0.85)), (230, 230, 230), 6)
+    grain = rng.normal(0, 6, img.shape)
+    return np.clip(img + grain, 0, 255).astype(np.uint8)
+
+
+def person(img: np.ndarray, x: int, y: int, scale: float, colour) -> None:
+    r = int(28 * scale)
+    cv2.circle(img, (x, y - int(150 * scale)), r, (200, 160, 130), -1, cv2.LINE_AA)
+    cv2.rectangle(img, (x - int(40 * scale), y - int(120 * scale)), (x + int(40 * scale), y), colour, -1)
+    cv2.rectangle(img, (x - int(35 * scale), y), (x + int(35 * scale), y + int(110 * scale)), (40, 40, 60), -1)
+
+
+def camera_timeline() -> list:
+    scene = street()
+    view = scene[40:40 + H, 60:60 + W].copy()
+    similar = cv2.resize(scene[0:int(H * 1.12), 0:int(W * 1.12)], (W, H), interpolation=cv2.INTER_AREA)
+
+    def walk(t):  # someone walks into the lower-left quarter and stops there
+        img = view.copy()
+        x = int(40 + min(t, 4) * 85)
+        person(img, x, 520, 1.4, (180, 40, 40))
+        return img
+
+    standing = walk(4.0)
+
+    def leave(t):
+        img = view.copy()
+        person(img, int(380 - (t + 0.5) * 150), 520, 1.4, (180, 40, 40))
+        return img
+
+    def car(t):
+        img = view.copy()
+        x = int(-250 + t * 600)
+        cv2.rectangle(img, (x, 560), (x + 340, 660), (30, 90, 200), -1)
+        cv2.rectangle(img, (x + 60, 500), (x + 260, 560), (30, 90, 200), -1)
+        return img
+
+    def far(t):  # a small figure far away: 1/100 of the frame
+        img = view.copy()
+        person(img, int(900 + t * 20), 430, 0.4, (40, 40, 180))
+        return img
+
+    return [(10, view), (4, walk), (6, standing), (3, leave), (8, view), (3, car), (8, view), (6, far),
+            (8, similar), (4, view)]
+
+
+def footage(work: Path) -> dict[str, tuple[Path, list | None]]:
+    """kind → (video, its timeline; None where every frame differs)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out = {"slides": ("slides.mp4", deck(), 6), "slides-dark": ("slides_dark.mp4", deck(), 20),
+           "screencast": ("screencast.mp4", screencast_timeline(60), 0),
+           "camera": ("camera.mp4", camera_timeline(), 8)}
+    out = {k: (render(work / name, timeline, noise), timeline) for k, (name, timeline, noise) in out.items()}
+    out["changing"] = (make_video(work / "changing_60s.mp4", 60), None)
+    return out
+
+
+def text_slide(word: str) -> np.ndarray:
+    """Small print (11 px high at 720p): one word of it is what changes."""
+    img = np.full((H, W, 3), 250, np.uint8)
+    cv2.rectangle(img, (0, 0), (W, 110), (40, 70, 160), -1)
+    for i in range(6):
+        cv2.putText(img, f"Line {i} of the slide text {word if i == 3 else 'same'} here", (80, 180 + 35 * i),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (30, 30, 30), 1, cv2.LINE_AA)
+    return img
+
+
+def codec_clips(work: Path) -> dict[str, tuple[Path, list]]:
+    """Short clips of five still pictures (4 s each; the last two differ by one word of small print) through
+    other codecs, bit rates and noise."""
+    work.mkdir(parents=True, exist_ok=True)
+    view = street()[40:40 + H, 60:60 + W].copy()
+    timeline = [(4, deck()[1][1]), (4, deck()[5][1]), (4, view), (4, text_slide("alpha")), (4, text_slide("omega"))]
+    clips = {
+        "x264 8M noise 8": ("c_8m.mp4", {"noise": 8}),
+        "x264 8M blotchy": ("c_8m_blotchy.mp4", {"grain": blotchy}),
+        "x264 2M blotchy": ("c_2m_blotchy.mp4", {"grain": blotchy, "codec": [*X264, "-b:v", "2M"]}),
+        "x264 1M noise 12": ("c_1m.mp4", {"noise": 12, "codec": [*X264, "-b:v", "1M"]}),
+        "x264 crf 38": ("c_crf38.mp4", {"codec": [*X264, "-crf", "38"]}),
+        "mpeg4 q12 noise 8": ("c_mpeg4.avi", {"noise": 8, "codec": ["-c:v", "mpeg4", "-q:v", "12", "-g", "45"]}),
+        "mjpeg q12 noise 8": ("c_mjpeg.avi", {"noise": 8, "codec": ["-c:v", "mjpeg", "-q:v", "12",
+                                                                    "-pix_fmt", "yuvj420p"]}),
+    }
+    return {k: (render(work / name, timeline, **kw), timeline) for k, (name, kw) in clips.items()}
+
+
+def truth(timeline: list | None, times: np.ndarray) -> list:
+    """A label per sample: two samples have the same label when their pictures before noise and encoding are the
+    same (a still picture repeated), different ones otherwise."""
+    if timeline is None:
+        return [("moving", i) for i in range(len(times))]
+    labels, ends = [], np.cumsum([seconds for seconds, _ in timeline])
+    for t in times:
+        i = min(int(np.searchsorted(ends, t + 1e-6, side="right")), len(timeline) - 1)
+        what, within = timeline[i][1], t - (ends[i] - timeline[i][0])
+        if not callable(what):
+            labels.append(id(what))
+        elif hasattr(what, "key"):
+            labels.append((id(what), what.key(within)))
+        else:
+            labels.append(("moving", i, round(within * FPS)))
+    return labels
+
+
+# -- measurement -----------------------------------------------------------------------------------------------
+
+def encode(embedder, rgbs: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([embedder.encode_images(rgbs[i:i + 16]) for i in range(0, len(rgbs), 16)])
+
+
+def samples(path: Path, side: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(times, pictures) of the samples vidsearch takes every second."""
+    from vidsearch.extract import open_media
+
+    media = open_media(str(path))
+    try:
+        frames = list(media.frames(1.0, side))
+    finally:
+        media.close()
+    return np.array([f.t for f in frames]), [f.rgb for f in frames]
+
+
+def run_gate(rgbs: list[np.ndarray], vecs: np.ndarray, labels: list | None, thresholds: Thresholds | None = None):
+    """The gate over one source's samples in order: (samples embedded, cosines of the reused vectors to the
+    model's own, reused samples whose picture differs from the one whose vector they reuse)."""
+    gate = ChangeGate(thresholds)
+    ref, cos, wrong = 0, [], 0
+    for i, rgb in enumerate(rgbs):
+        if gate.unchanged(rgb):
+            cos.append(float(vecs[i] @ vecs[ref]))
+            wrong += labels is not None and labels[i] != labels[ref]
+        else:
+            ref = i
+    return gate.sampled - gate.reused, np.array(cos), wrong
+
+
+def perturbations() -> list[tuple[str, object]]:
+    """Changes of a picture, in graded strengths: (family and strength, function of the picture)."""
+    def lab_shift(rgb, d, quarter=False):
+        lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+        h, w = rgb.shape[:2]
+        region = (slice(h // 2, h), slice(0, w // 2)) if quarter else (slice(None), slice(None))
+        lab[region] += np.array(d, np.float32)
+        return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    def sharpen(rgb, k):
+        return np.clip(rgb * (1 + k) - cv2.GaussianBlur(rgb, (0, 0), 1.5).astype(np.float32) * k + 0.5, 0,
+                       255).astype(np.uint8)
+
+    def zoom(rgb, f):
+        h, w = rgb.shape[:2]
+        ch, cw = round(h / f), round(w / f)
+        crop = rgb[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw]
+        return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+
+    def disc(rgb, frac, colour):
+        out, (h, w) = rgb.copy(), rgb.shape[:2]
+        r = int(np.sqrt(frac * h * w / np.pi))
+        cv2.circle(out, (w * 2 // 3, h // 3), r, colour, -1, cv2.LINE_AA)
+        return out
+
+    def move(rgb, px):  # px at 448 px of height
+        return np.ascontiguousarray(np.roll(rgb, max(1, round(px * rgb.shape[0] / 448)), axis=1))
+
+    out = []
+    for d, (axis, name), sign in itertools.product((1, 1.5, 2, 3), enumerate("Lab"), (1, -1)):
+        v = [0.0, 0.0, 0.0]
+        v[axis] = d * sign
+        out.append((f"whole frame {name} {d * sign:+g}", lambda x, v=v: lab_shift(x, v)))
+    for d in (3, 5, 8, 12):
+        out.append((f"quarter b {d:+g}", lambda x, d=d: lab_shift(x, [0, 0, d], True)))
+        out.append((f"quarter L {-d:+g}", lambda x, d=d: lab_shift(x, [-d, 0, 0], True)))
+    out += [(f"blur {s}", lambda x, s=s: cv2.GaussianBlur(x, (0, 0), s * x.shape[0] / 448)) for s in (0.4, 0.8, 1.2)]
+    out += [(f"sharpen {k}", lambda x, k=k: sharpen(x, k)) for k in (0.2, 0.35, 0.5, 0.8)]
+    out += [(f"move {px} px", lambda x, px=px: move(x, px)) for px in (1, 2, 4)]
+    out += [(f"zoom {f}", lambda x, f=f: zoom(x, f)) for f in (1.005, 1.01, 1.02)]
+    out += [(f"disc {f:.1%} {c[0]}", lambda x, f=f, c=c: disc(x, f, c)) for f in (0.002, 0.005, 0.01, 0.02)
+            for c in ((200, 40, 40), (128, 128, 128))]
+    return out
+
+
+def footage_pairs(name: str, footage_rgbs: dict, noise: list, changes: list) -> None:
+    """Pairs of samples up to 8 s apart in the footage: same picture (noise) or not (a change)."""
+    for kind, (rgbs, vecs, labels) in footage_rgbs.items():
+        if labels is None:
+            continue
+        sigs = [signature(x) for x in rgbs]
+        for i, j in ((a, b) for a in range(len(rgbs)) for b in range(max(0, a - 8), a)):
+            d = difference(sigs[i], sigs[j])
+            if labels[i] == labels[j]:
+                noise.append((f"footage ({kind})", d))
+            else:
+                changes.append(("footage: different pictures", name, d, float(vecs[i] @ vecs[j])))
+
+
+def codec_pairs(name: str, embedder, codec: dict, noise: list, changes: list) -> None:
+    """Every pair of samples of the codec clips: same picture (noise) or one word apart (a change)."""
+    for kind, (rgbs, labels, words) in codec.items():
+        sigs = [signature(x) for x in rgbs]
+        vecs = encode(embedder, rgbs)
+        for i, j in itertools.combinations(range(len(rgbs)), 2):
+            d = difference(sigs[i], sigs[j])
+            if labels[i] == labels[j]:
+                noise.append((kind, d))
+            elif {labels[i], labels[j]} == words:
+                changes.append(("a word of small print replaced", name, d, float(vecs[i] @ vecs[j])))
+
+
+def perturbed_pairs(name: str, embedder, footage_rgbs: dict, picks: list, changes: list) -> None:
+    pert = perturbations()
+    for kind, idx in picks:
+        rgbs, vecs, _ = footage_rgbs[kind]
+        rgb, sig = rgbs[idx], signature(rgbs[idx])
+        xs = [f(rgb) for _, f in pert]
+        for (family, _), x, v in zip(pert, xs, encode(embedder, xs)):
+            changes.append((family, name, difference(signature(x), sig), float(v @ vecs[idx])))
+
+
+def sweep(models: dict, footage_rgbs: dict, codec: dict, picks: list) -> None:
+    """The differences noise alone gives, those meaningful changes give, and what thresholds around the defaults
+    would do."""
+    noise, changes = [], []  # noise: (group, Difference); changes: (family, model, Difference, cosine)
+    for name, embedder in models.items():
+        generated = {k: v for k, v in footage_rgbs[name].items() if not k.startswith("real:")}
+        footage_pairs(name, generated, noise, changes)
+        codec_pairs(name, embedder, codec[name], noise, changes)
+        perturbed_pairs(name, embedder, footage_rgbs[name], picks, changes)
+
+    rows = []
+    for g in sorted({g for g, _ in noise}):
+        ds = np.array([d for gg, d in noise if gg == g])
+        rows.append([g, len(ds), *(f"{ds[:, k].max():.3f}" for k in range(3))])
+    table("Noise alone: largest difference between samples of the same still picture (both models' decode sizes)",
+          ["source", "pairs", "shift", "tile", "detail"], rows)
+
+    meaningful = [c for c in changes if c[3] < 0.99]
+    words = [c for c in changes if c[0].startswith("a word")]
+    rows = []
+    for family in sorted({c[0].rsplit(" ", 1)[0] if c[0][-1].isdigit() else c[0] for c in meaningful}):
+        cs = [c for c in meaningful if c[0].startswith(family)]
+        rows.append([family, len(cs), f"{min(c[3] for c in cs):.3f}", *smallest(cs)])
+    rows.append(["a word of small print replaced (any cosine)", len(words), f"{min(c[3] for c in words):.4f}",
+                 *smallest(words)])
+    table("Meaningful changes (a vector moved below cosine 0.99, either model): the smallest difference of each "
+          "kind (each column on its own)", ["change", "pairs", "min cos", "shift", "tile", "detail"], rows)
+
+    base = Thresholds()
+    grid = sorted(set(itertools.product((1.0, base.shift, 2.0), (3.0, base.tile, 5.0),
+                                        (0.2, base.detail, 0.5, float("inf")))))
+    rows = []
+    for s, t, d in grid:
+        th = Thresholds(s, t, d)
+        passed = [c for c in changes if c[2].within(th)]
+        rows.append([f"{s:g} {t:g} {d:g}" + ("  (default)" if th == base else ""),
+                     f"{np.mean([n.within(th) for _, n in noise]):.3f}",
+                     f"{np.mean([not c[2].within(th) for c in meaningful]):.3f}",
+                     f"{np.mean([not c[2].within(th) for c in words]):.2f}",
+                     *(f"{min([c[3] for c in passed if c[1] == m] or [1.0]):.4f}" for m in models)])
+    table("Thresholds (shift, tile, detail): noise-only pairs reused, meaningful changes caught, word changes "
+          "caught, smallest cosine of a change let through",
+          ["thresholds", "noise reused", "meaningful caught", "words caught", *(f"min cos {m}" for m in models)],
+          rows)
+
+
+def smallest(changes: list) -> list[str]:
+    ds = np.array([c[2] for c in changes])
+    return [f"{ds[:, k].min():.3f}" for k in range(3)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tiny,vitb32")
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--real", nargs="*", default=[])
+    ap.add_argument("--work", default=None, help="where generated footage is kept (default: a temporary folder)")
+    args = ap.parse_args()
+    import tempfile
+
+    from vidsearch.embed import Embedder
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="vidsearch_change_"))
+    kinds = footage(work / "footage")
+    sources = {k: (p, tl) for k, (p, tl) in kinds.items()}
+    sources.update({f"real:{Path(f).stem}": (Path(f), None) for f in args.real})
+    paths = {"tiny": TINY, "vitb32": None}
+    models = {}
+    for name in args.models.split(","):
+        models[name] = Embedder(paths[name] or random_vit_b32(work / "vit_b32_random"))
+
+    got: dict[str, dict] = {}
+    rows = []
+    for name, embedder in models.items():
+        got[name] = {}
+        for kind, (path, timeline) in sources.items():
+            times, rgbs = samples(path, embedder.decode_side)
+            vecs = encode(embedder, rgbs)
+            labels = truth(timeline, times) if timeline is not None or not kind.startswith("real:") else None
+            got[name][kind] = (rgbs, vecs, labels)
+            embedded, cos, wrong = run_gate(rgbs, vecs, labels)
+            reused = len(rgbs) - embedded
+            stats = ([f"{cos.min():.4f}", *(f"{np.percentile(cos, q):.4f}" for q in (1, 5, 50))] if len(cos)
+                     else ["-"] * 4)
+            rows.append([name, kind, len(rgbs), embedded, f"{reused / len(rgbs):.2f}",
+                         wrong if labels is not None else "n/a", *stats])
+    table("Change gate (default thresholds) on samples every 1 s: reused = no model pass; cosine of each reused "
+          "vector to the model's own vector for that sample",
+          ["model", "footage", "samples", "embedded", "reused", "reused, picture differs", "min cos", "p1", "p5",
+           "median"], rows)
+
+    if args.sweep:
+        codec = {}
+        clips = codec_clips(work / "codecs")
+        for name, embedder in models.items():
+            codec[name] = {}
+            for kind, (path, timeline) in clips.items():
+                times, rgbs = samples(path, embedder.decode_side)
+                words = {id(timeline[-2][1]), id(timeline[-1][1])}
+                codec[name][kind] = (rgbs, truth(timeline, times), words)
+        picks = [("slides", 3), ("slides", 20), ("slides", 35), ("screencast", 5), ("camera", 5), ("camera", 16),
+                 ("changing", 3), ("changing", 30)]
+        picks += [(k, len(got[next(iter(models))][k][0]) // 2) for k in sources if k.startswith("real:")]
+        sweep(models, got, codec, picks)
+
+
+if __name__ == "__main__":
+    main()
