@@ -1,14 +1,26 @@
-"""Command line: `vidsearch index | search | info`. A thin layer over vidsearch.Index."""
+"""Command line: `vidsearch index | search | info | clip | serve`. A thin layer over vidsearch.Index."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
 import click
 
-from .errors import IndexMismatch, ModelLoadError, QueryError, RayFailure, RayMissing, StoreError, WriteError
+from .clips import parse_time
+from .errors import (
+    ClipError,
+    IndexMismatch,
+    MediaError,
+    ModelLoadError,
+    QueryError,
+    RayFailure,
+    RayMissing,
+    StoreError,
+    WriteError,
+)
 from .format import fmt_bytes, fmt_span
 from .index import Index, default_index_dir
 from .ingest import DECODE_TIMEOUT, check_address
@@ -178,6 +190,47 @@ def info_cmd(index_dir, as_json) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
         click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames), "
                    f"{len(last['skipped'])} skipped, {len(last['removed'])} removed, {last['seconds']} s")
+
+
+@main.command("clip")
+@click.argument("source")
+@click.argument("start")
+@click.argument("end")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the MP4.")
+@index_option
+def clip_cmd(source, start, end, output, index_dir) -> None:
+    """Write START to END of an indexed video to FILE as an MP4 (H.264/AAC), cut frame-accurately.
+
+    SOURCE is a video's source id (`search --json` prints it) or its path; START and END are seconds (12.5) or
+    m:ss (1:05). The clip starts with the frame shown at START and lasts END - START (at most 10 minutes)."""
+    idx = open_index(index_dir)
+    try:
+        source_id = _video_id(idx, source)
+        t0, t1 = parse_time(start), parse_time(end)
+        path = idx.clip(source_id, t0, t1)
+    except (ClipError, StoreError) as e:
+        fail(str(e))
+    except MediaError as e:
+        fail(str(e), 1)
+    try:
+        shutil.copyfile(path, output)
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror or e}", 1)
+    click.echo(f"{output}: {fmt_span(t0, t1)} of {idx.source(source_id).path} ({fmt_bytes(os.path.getsize(output))})")
+
+
+def _video_id(idx: Index, source: str) -> int:
+    """A source id from an id or an indexed file's path (an existing file wins over an id of the same digits)."""
+    if os.path.exists(source):
+        real = os.path.realpath(source)
+        match = next((s.id for s in idx.sources() if s.path == real), None)
+        if match is None:
+            raise ClipError(f"{source} is not in the index at {idx.path}.")
+        return match
+    if source.isdigit():
+        return int(source)
+    raise ClipError(f"{source} is neither a source id nor a file.")
 
 
 @main.command("serve")

@@ -42,6 +42,10 @@ class QueryError(VidsearchError, ValueError):
     """A query that cannot be run."""
 
 
+class ClipError(QueryError):
+    """A clip that cannot be cut: no such video, or a span that is empty, outside the video or over the limit."""
+
+
 class MediaError(VidsearchError):
     """A file that cannot be indexed; str() is the reason shown next to its path."""
 

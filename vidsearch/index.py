@@ -11,8 +11,9 @@ import numpy as np
 
 from . import ingest
 from .catalog import Skipped, Source, StoredFrame
+from .clips import MAX_SECONDS, Clips
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
-from .errors import IndexMismatch, StoreError
+from .errors import ClipError, IndexMismatch, StoreError
 from .ingest import Progress, Report
 from .playback import Playback, Proxies
 from .preprocess import LEGACY, MODEL, MODES
@@ -244,6 +245,17 @@ class Index:
         if source is None or source.kind != "video":
             return None
         return self.proxies.playback(source_id, source.path, source.duration)
+
+    def clip(self, source_id: int, start: float, end: float, *, limit: float = MAX_SECONDS) -> Path:
+        """An MP4 (H.264/AAC) of [start, end] seconds of a video of the index, cut frame-accurately: its first frame
+        is the frame shown at `start`, and it lasts end - start (see vidsearch.clips). Cached under the index
+        folder: the first time costs decoding and encoding the span (seconds for a 10 s HD clip), later calls a
+        stat. Raises ClipError (a QueryError) for an unknown video or a span that is empty, outside the video or
+        longer than `limit` seconds, and MediaError when the file is gone or ffmpeg cannot cut it."""
+        source = self.source(source_id)
+        if source is None or source.kind != "video":
+            raise ClipError(f"There is no video {source_id} in the index.")
+        return Clips(self.path).clip(source.id, source.path, source.duration, start, end, limit)
 
     def counts(self) -> dict:
         """How many sources, videos, images, frames and skipped files the index holds (one cheap query)."""

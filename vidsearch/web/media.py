@@ -1,15 +1,17 @@
-"""Media by catalog id: originals, the browser-playable stream of a video, and thumbnails. Every path served comes
-from the catalog (or from the index folder for a catalog frame id), never from the request."""
+"""Media by catalog id: originals, the browser-playable stream of a video, clips of it, and thumbnails. Every path
+served comes from the catalog (or from the index folder for a catalog id), never from the request."""
 from __future__ import annotations
 
 import io
 import os
 
-from flask import Blueprint, send_file
+from flask import Blueprint, request, send_file
 from PIL import Image, ImageOps
-from werkzeug.exceptions import NotFound, ServiceUnavailable
+from werkzeug.exceptions import InternalServerError, NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from ..clips import clip_name, parse_time
+from ..errors import ClipError, MediaError
 from ..playback import mime_type
 from .state import source_or_404, state
 
@@ -61,6 +63,25 @@ def play(source_id: int) -> Response:
     if playback.state == "failed":
         raise NotFound(f"This video cannot be played in a browser. {playback.error}")
     return _send(playback.file, playback.mimetype)
+
+
+@bp.get("/clip/<id:source_id>")
+def clip(source_id: int) -> Response:
+    """[start, end] of a video (seconds, or m:ss) as an MP4 download, cut frame-accurately and cached; made on the
+    first request, which waits for it. 400 for a span that is empty, outside the video or over the limit."""
+    source = source_or_404(source_id, "video")
+    if "start" not in request.args or "end" not in request.args:
+        raise ClipError("Give the clip's start and end in seconds: /clip/ID?start=S&end=E.")
+    start, end = parse_time(request.args["start"]), parse_time(request.args["end"])
+    try:
+        path = state().index.clip(source_id, start, end)
+    except MediaError as e:
+        raise (NotFound if not os.path.exists(source.path) else InternalServerError)(str(e)) from None
+    try:
+        return send_file(path, mimetype="video/mp4", as_attachment=True, conditional=True,
+                         download_name=clip_name(source.path, start, end))
+    except OSError:
+        raise NotFound("The clip is no longer on disk; ask for it again.") from None
 
 
 @bp.get("/thumb/<id:frame_id>")

@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
+from ..clips import MAX_SECONDS
 from ..format import fmt_span, fmt_time
 from ..search import PER_VIDEO
 from .present import describe, hits_json, preview_data_url, seconds, timeline, watch_url
@@ -17,6 +18,7 @@ from .state import source_or_404, state
 bp = Blueprint("pages", __name__)
 
 PAGE_K = 24  # fills whole rows of 2, 3, 4 or 6 columns
+CLIP_SECONDS = 10.0  # the clip offered where no moment is shown
 
 
 @bp.app_template_filter("sigma")
@@ -61,12 +63,13 @@ def watch(source_id: int) -> str | Response:
     t = min(_seconds(request.args.get("t", "")), source.duration)
     req = read_query(PAGE_K)
     query = req.query
-    strip, moments = None, []
+    strip, moments, found = None, [], []
     if query.text or query.image is not None or query.like is not None:
         samples, found = state().index.video(source_id, query)
         strip = timeline(samples, found, source.duration, req.min_score)
         for m, mark in sorted(zip(found, strip["marks"]), key=lambda mm: mm[0].start):
-            moments.append({"start": m.start, "t_param": seconds(m.start), "span": fmt_span(m.start, m.end),
+            moments.append({"start": m.start, "t_param": seconds(m.start), "end_param": seconds(m.end),
+                            "span": fmt_span(m.start, m.end),
                             "score": m.score, "z": m.z, "frame_id": m.frame_id,
                             "current": m.start <= t < m.end or t == m.start, **mark,
                             "url": watch_url(req, source_id, m.start)})
@@ -74,7 +77,18 @@ def watch(source_id: int) -> str | Response:
         "watch.html", source=source, name=os.path.basename(source.path), t=t, t_param=seconds(t),
         time=fmt_time(t), duration=fmt_time(source.duration), query=query, req=req, what=describe(query),
         strip=strip, moments=moments, back=url_for("pages.search", **req.params()),
-        playback=state().index.playback(source_id))
+        playback=state().index.playback(source_id), clip=_clip_span(t, found, source.duration))
+
+
+def _clip_span(t: float, moments: list, duration: float) -> dict:
+    """What "Download clip" offers first: the moment shown (the one playing from t), else CLIP_SECONDS from t."""
+    current = next((m for m in moments if m.start <= t < m.end or t == m.start), None)
+    start, end = (current.start, current.end) if current else (t, t + CLIP_SECONDS)
+    end = min(end, duration)
+    if start >= end:  # at the very end: the last seconds
+        start = max(0.0, duration - CLIP_SECONDS)
+    end = min(end, start + MAX_SECONDS)
+    return {"start": seconds(start), "end": seconds(end), "duration": seconds(duration), "limit": f"{MAX_SECONDS:g}"}
 
 
 def _seconds(raw: str) -> float:

@@ -1,5 +1,5 @@
-// The watch page: start at the moment, wait for a proxy if one is being made, and seek in place from the moments
-// list and the timeline.
+// The watch page: start at the moment, wait for a proxy if one is being made, seek in place from the moments
+// list and the timeline, and keep the "Download clip" link in step with its in and out points.
 (() => {
   const video = document.getElementById('player');
   if (!video) return;
@@ -61,6 +61,65 @@
     if (time) time.textContent = fmt(t);
   }
 
+  // Download clip: in and out points in seconds, which the link follows; "Set … to now" takes the playback time.
+  const clip = document.getElementById('clip');
+  const clipIn = document.getElementById('clip-start'), clipOut = document.getElementById('clip-end');
+  const clipLink = document.getElementById('clip-download'), clipInfo = document.getElementById('clip-info');
+  const ms = t => Math.round(t * 1000) / 1000;
+  // m:ss with the fraction of a second when there is one: 1:05.25
+  const exact = t => fmt(t) + (ms(t) % 1 ? String(+(ms(t) % 1).toFixed(3)).slice(1) : '');
+
+  function clipProblem(a, b) {
+    if (!Number.isFinite(a) || !Number.isFinite(b) || a < 0) return 'Give the in and out points in seconds.';
+    if (b > parseFloat(clipOut.max) + 0.001) return 'The out point is after the end of the video.';
+    if (b <= a) return 'The out point must come after the in point.';
+    const limit = parseFloat(clip.dataset.limit);
+    if (b - a > limit + 0.0005) return 'A clip can be at most ' + limit + ' s long.';
+    return null;
+  }
+
+  function updateClip() {
+    const a = parseFloat(clipIn.value), b = parseFloat(clipOut.value);
+    const problem = clipProblem(a, b);
+    if (problem) {
+      clipLink.removeAttribute('href');
+      clipLink.setAttribute('aria-disabled', 'true');
+      clipInfo.textContent = problem;
+      return;
+    }
+    const url = new URL(clip.action);
+    url.search = new URLSearchParams({ start: String(ms(a)), end: String(ms(b)) });
+    clipLink.href = url.pathname + url.search;
+    clipLink.removeAttribute('aria-disabled');
+    clipInfo.textContent = exact(a) + '–' + exact(b) + ' (' + +(b - a).toFixed(3) + ' s)';
+  }
+
+  function setClip(a, b) {
+    if (!clip) return;
+    clipIn.value = a;
+    clipOut.value = b;
+    updateClip();
+  }
+
+  if (clip) {
+    clipIn.addEventListener('input', updateClip);
+    clipOut.addEventListener('input', updateClip);
+    clip.querySelectorAll('[data-set]').forEach(button => button.addEventListener('click', () => {
+      document.getElementById(button.dataset.set).value = String(ms(video.currentTime));
+      updateClip();
+    }));
+    const enable = () => clip.querySelectorAll('[data-set]').forEach(button => { button.disabled = false; });
+    if (video.readyState >= 1) enable();
+    else video.addEventListener('loadedmetadata', enable, { once: true });
+    clip.addEventListener('submit', ev => {  // Enter in a field: the same as the link
+      if (clipProblem(parseFloat(clipIn.value), parseFloat(clipOut.value))) ev.preventDefault();
+    });
+    clipLink.addEventListener('click', () => {
+      if (clipLink.href) clipInfo.textContent = 'Making the clip (only the first time); the download starts when it is ready…';
+    });
+    updateClip();
+  }
+
   // A moment is a link in the list and a band on the timeline (an SVG <a>: its href is read as an attribute).
   const links = document.querySelectorAll('.moments a, .timeline a.mark');
   links.forEach(a => a.addEventListener('click', ev => {
@@ -68,6 +127,7 @@
     if (!video.currentSrc) return;  // nothing to seek in yet: follow the link
     ev.preventDefault();
     seek(parseFloat(a.dataset.t));
+    if (a.dataset.end) setClip(a.dataset.t, a.dataset.end);
     links.forEach(x => {
       if (x.dataset.t === a.dataset.t) x.setAttribute('aria-current', 'true');
       else x.removeAttribute('aria-current');
