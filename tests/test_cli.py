@@ -33,7 +33,7 @@ def test_index_search_info(run, tmp_path, tiny_model, shapes_video):
     (tmp_path / "media" / "broken.mp4").write_text("nope")
     res = run("index", "media", "--model", tiny_model)
     assert res.exit_code == 0, res.output
-    assert "1 sources indexed (12 frames)" in res.output and "1 skipped" in res.output
+    assert "1 sources indexed (12 frames, 4 embedded)" in res.output and "1 skipped" in res.output
     assert "broken.mp4: not a readable image or video" in res.output
     assert (tmp_path / "vidsearch-index" / "catalog.sqlite").is_file()  # the default folder
 

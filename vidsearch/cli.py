@@ -84,8 +84,10 @@ def _ray_address(ctx, param, value):
               help="Ray worker actors, one model each (default: one per GPU, else one per 2 CPUs).")
 @click.option("--decode-timeout", type=click.FloatRange(min=0, min_open=True), default=DECODE_TIMEOUT,
               show_default=True, metavar="SECONDS", help="Skip a file whose decoding yields no frame for this long.")
+@click.option("--reuse/--no-reuse", default=True, show_default=True,
+              help="A sample unchanged since its video's last embedded one reuses that vector (no model pass).")
 def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout) -> None:
+              decode_timeout, reuse) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
@@ -98,13 +100,13 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         if bar is None:
             bar = tqdm(total=p.files_total, unit="file", dynamic_ncols=True, file=sys.stderr)
         rate = p.frames / p.seconds if p.seconds else 0.0
-        bar.set_postfix_str(f"{p.frames} frames, {rate:.1f} frames/s", refresh=False)
+        bar.set_postfix_str(f"{p.frames} frames ({p.embedded} embedded), {rate:.1f} frames/s", refresh=False)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
 
     try:
         try:
             report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
-                             ray_workers=ray_workers)
+                             ray_workers=ray_workers, reuse=reuse)
         finally:  # before any error, so that it is not printed into the bar's line
             if bar is not None:
                 bar.close()
@@ -118,7 +120,8 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         click.echo(f"skipped {path}: {reason}", err=True)
     for path in report.removed:
         click.echo(f"removed {path} (file is gone)")
-    click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames), {report.unchanged} unchanged, "
+    click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames, {report.frames_embedded} "
+               f"embedded), {report.unchanged} unchanged, "
                f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
@@ -188,7 +191,8 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
-        click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames), "
+        embedded = f", {last['frames_embedded']} embedded" if "frames_embedded" in last else ""
+        click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames{embedded}), "
                    f"{len(last['skipped'])} skipped, {len(last['removed'])} removed, {last['seconds']} s")
 
 

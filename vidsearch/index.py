@@ -126,11 +126,13 @@ class Index:
         return self._embedder
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
-            ray: bool | str = False, ray_workers: int | None = None) -> Report:
+            ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
-        frame every `interval` s is converted and embedded).
+        frame every `interval` s is converted and embedded). With `reuse`, a sample that cannot differ meaningfully
+        from its video's last embedded sample (a still shot: see vidsearch.extract.change) takes that vector with no
+        model pass; `reuse=False` embeds every sample.
         Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
         `ray=True` (or a Ray address) decodes and embeds on Ray workers instead, `ray_workers` of them (see
         vidsearch.ingest.ray); this process still writes the index. Raises ImportError when Ray is not installed.
@@ -153,9 +155,10 @@ class Index:
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
                                       batch_size=self.batch_size, progress=progress,
-                                      decode_timeout=self.decode_timeout)
+                                      decode_timeout=self.decode_timeout, reuse=reuse)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
-                              batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout)
+                              batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
+                              reuse=reuse)
         finally:
             if workers is not None:
                 workers.close()

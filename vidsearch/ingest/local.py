@@ -26,6 +26,7 @@ import numpy as np
 from ..embed import Embedder
 from ..errors import MediaError, WriteError
 from ..extract import Candidate, MediaInfo, open_media
+from ..extract.change import ChangeGate
 from ..store import Store
 from .plan import vanished
 from .runs import DECODE_TIMEOUT, Pending, Progress, Report, Run
@@ -34,11 +35,12 @@ from .thumbnails import thumbnail_jpeg
 
 @dataclass
 class Sampled:
-    """A frame: its time, the model's input, and its thumbnail staged as a file."""
+    """A frame: its time, the model's input (None when it is unchanged since its source's last embedded frame,
+    whose vector it reuses), and its thumbnail staged as a file."""
 
     cand: Candidate
     t: float
-    square: np.ndarray
+    square: np.ndarray | None
     thumb: Path
 
 
@@ -67,15 +69,16 @@ Message = Sampled | Finished | Failed | Fatal
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
-        decode_timeout: float = DECODE_TIMEOUT) -> Report:
+        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
-    (and so loaded) when there is something to embed. A file whose decoding yields no frame for `decode_timeout`
-    seconds is skipped. Raises WriteError if the index cannot be written (a full disk); the sources
+    (and so loaded) when there is something to embed. With `reuse`, a sample unchanged since its source's last
+    embedded one (extract.change) takes that vector with no model pass. A file whose decoding yields no frame for
+    `decode_timeout` seconds is skipped. Raises WriteError if the index cannot be written (a full disk); the sources
     committed until then stay."""
     with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
         if r.todo:
             embedder = get_embedder()
-            decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64))
+            decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64), reuse=reuse)
             try:
                 _consume(r, decoders, _Batch(embedder, batch_size))
             finally:
@@ -99,7 +102,7 @@ def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
             continue
         match msg:
             case Sampled(cand, t, square, thumb):
-                if batch.add(r.sampled(cand, t, thumb), square):
+                if batch.add(r.sampled(cand, t, thumb, embedded=square is not None), square):
                     batch.flush()
                     r.commit_ready()
                     r.tick(cand.path)
@@ -119,19 +122,26 @@ class _Batch:
 
     def __init__(self, embedder: Embedder, size: int):
         self.embedder, self.size = embedder, size
-        self.items: list[tuple[Pending, np.ndarray]] = []
+        self.items: list[tuple[Pending, np.ndarray | None]] = []  # in the order the frames came
+        self.waiting = 0  # of which have a square to embed
 
-    def add(self, p: Pending, square: np.ndarray) -> bool:
-        """Add a frame; True when the batch is full."""
+    def add(self, p: Pending, square: np.ndarray | None) -> bool:
+        """Add a frame (square None: it reuses the vector of its source's frame before it); True when the batch
+        holds `size` frames to embed."""
+        if square is None and not any(q is p for q, _ in self.items):
+            p.vectors.append(p.vectors[-1])  # the vector it reuses is already there
+            return False
         self.items.append((p, square))
-        return len(self.items) >= self.size
+        self.waiting += square is not None
+        return self.waiting >= self.size
 
     def flush(self) -> None:
-        if self.items:
-            vecs = self.embedder.encode_prepared([sq for _, sq in self.items])
-            for (p, _), v in zip(self.items, vecs):
-                p.vectors.append(v)
-            self.items.clear()
+        squares = [sq for _, sq in self.items if sq is not None]
+        vecs = iter(self.embedder.encode_prepared(squares) if squares else ())
+        for p, sq in self.items:  # in order, so a reused vector is its source's frame before it
+            p.vectors.append(next(vecs) if sq is not None else p.vectors[-1])
+        self.items.clear()
+        self.waiting = 0
 
 
 class _Stopped(Exception):
@@ -153,8 +163,8 @@ class _Decoders:
     """The decode threads, the files they have yet to take, and the queue they send on. The methods whose names
     start with an underscore run in the decode threads; the others in the consumer's."""
 
-    def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int):
-        self.run, self.embedder, self.interval = r, embedder, interval
+    def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int, reuse: bool):
+        self.run, self.embedder, self.interval, self.reuse = r, embedder, interval, reuse
         self.out: queue.Queue[Message] = queue.Queue(maxsize=queue_size)  # bounds memory whatever the video length
         self.jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()
         for c in r.todo:
@@ -244,11 +254,13 @@ class _Decoders:
         d.opening = True
         media = open_media(c.path)  # the module's name, looked up at each call: tests replace it
         d.opening = False
+        gate = ChangeGate(enabled=self.reuse)
         try:
             for fr in media.frames(self.interval, self.embedder.decode_side):
                 thumb = self.run.stage(thumbnail_jpeg(fr.rgb))
+                square = None if gate.unchanged(fr.rgb) else self.embedder.prepare(fr.rgb)
                 try:
-                    self._put(Sampled(c, fr.t, self.embedder.prepare(fr.rgb), thumb), d)
+                    self._put(Sampled(c, fr.t, square, thumb), d)
                 except _Stopped:
                     thumb.unlink(missing_ok=True)
                     raise

@@ -28,6 +28,7 @@ import numpy as np
 from ..embed import Embedder
 from ..errors import MediaError, ModelLoadError, RayFailure, RayMissing
 from ..extract import Candidate, MediaInfo, open_media
+from ..extract.change import ChangeGate
 from ..preprocess import MODEL
 from ..store import Store
 from .runs import DECODE_TIMEOUT, Progress, Report, Run
@@ -58,6 +59,7 @@ class Embedded:
     times: list[float]
     vectors: np.ndarray
     jpegs: list[bytes]  # thumbnails, staged by the driver
+    embedded: list[bool]  # False: unchanged since the file's last embedded frame, whose vector it reuses
 
 
 @dataclass
@@ -90,14 +92,15 @@ class _Worker:
         """(dim, default min score), or why the model could not be loaded."""
         return self.error or (self.embedder.dim, self.embedder.default_min_score)
 
-    def index(self, path: str, interval: float, batch_size: int) -> Iterator[Embedded | Indexed | Unreadable | Missing]:
+    def index(self, path: str, interval: float, batch_size: int,
+              reuse: bool = True) -> Iterator[Embedded | Indexed | Unreadable | Missing]:
         if not os.path.exists(path):
             yield Missing(socket.gethostname())
             return
         try:
             media = open_media(path)
             try:
-                yield from self._embed(media, interval, batch_size)
+                yield from self._embed(media, interval, batch_size, reuse)
                 yield Indexed(media.info)
             finally:
                 media.close()
@@ -106,13 +109,21 @@ class _Worker:
         except Exception as e:  # noqa: BLE001 - a decoder bug on one file must not end the run
             yield Unreadable(f"{type(e).__name__}: {e}")
 
-    def _embed(self, media, interval: float, batch_size: int) -> Iterator[Embedded]:
-        e = self.embedder
-        decoded = ((fr.t, e.prepare(fr.rgb), thumbnail_jpeg(fr.rgb)) for fr in media.frames(interval, e.decode_side))
+    def _embed(self, media, interval: float, batch_size: int, reuse: bool) -> Iterator[Embedded]:
+        e, gate = self.embedder, ChangeGate(enabled=reuse)
+        decoded = ((fr.t, None if gate.unchanged(fr.rgb) else e.prepare(fr.rgb), thumbnail_jpeg(fr.rgb))
+                   for fr in media.frames(interval, e.decode_side))
+        last = None  # the file's last embedded vector
         with contextlib.closing(_prefetch(decoded, 2 * batch_size)) as frames:
             while chunk := list(itertools.islice(frames, batch_size)):
                 times, squares, jpegs = zip(*chunk)
-                yield Embedded(list(times), e.encode_prepared(list(squares)), list(jpegs))
+                todo = [sq for sq in squares if sq is not None]
+                fresh = iter(e.encode_prepared(todo) if todo else ())
+                vectors = []
+                for sq in squares:
+                    last = next(fresh) if sq is not None else last
+                    vectors.append(last)
+                yield Embedded(list(times), np.stack(vectors), list(jpegs), [sq is not None for sq in squares])
 
 
 def _prefetch(items: Iterator, depth: int) -> Iterator:
@@ -213,13 +224,13 @@ class Workers:
 
 def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], *, interval: float,
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None,
-        decode_timeout: float = DECODE_TIMEOUT) -> Report:
+        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True) -> Report:
     """The local run (vidsearch.ingest.run) on Ray workers. The caller holds the WriterLock; workers start only
     when there is work. A file whose worker sends nothing for `decode_timeout` seconds is skipped and that worker
     replaced."""
     with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
         if r.todo:
-            _Driver(r, get_workers(), interval, batch_size).drive()
+            _Driver(r, get_workers(), interval, batch_size, reuse).drive()
         return r.finish()
 
 
@@ -233,9 +244,9 @@ class _Job:
 class _Driver:
     """Hands the run's files to the workers, one file per worker at a time, and reports what comes back."""
 
-    def __init__(self, r: Run, workers: Workers, interval: float, batch_size: int):
+    def __init__(self, r: Run, workers: Workers, interval: float, batch_size: int, reuse: bool):
         self.run, self.workers, self.ray = r, workers, workers.ray
-        self.interval, self.batch_size = interval, batch_size
+        self.interval, self.batch_size, self.reuse = interval, batch_size, reuse
         self.waiting = list(reversed(r.todo))
         self.jobs: dict[Any, _Job] = {}  # Ray generator -> the file it streams
 
@@ -254,7 +265,8 @@ class _Driver:
     def _give(self, actor) -> None:
         if self.waiting:
             c = self.waiting.pop()
-            self.jobs[actor.index.remote(c.path, self.interval, self.batch_size)] = _Job(actor, c, time.monotonic())
+            gen = actor.index.remote(c.path, self.interval, self.batch_size, self.reuse)
+            self.jobs[gen] = _Job(actor, c, time.monotonic())
 
     def _receive(self, gen) -> None:
         job, r = self.jobs[gen], self.run
@@ -265,9 +277,9 @@ class _Driver:
         except (StopIteration, self.ray.exceptions.RayError) as e:
             raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
         match msg:
-            case Embedded(times, vectors, jpegs):
-                for t, vec, jpeg in zip(times, vectors, jpegs):
-                    r.sampled(c, t, r.stage(jpeg), vec)  # a full disk stops the run
+            case Embedded(times, vectors, jpegs, embedded):
+                for t, vec, jpeg, fresh in zip(times, vectors, jpegs, embedded):
+                    r.sampled(c, t, r.stage(jpeg), vec, embedded=fresh)  # a full disk stops the run
                 r.tick(c.path)
                 return
             case Missing(host) if os.path.exists(c.path):

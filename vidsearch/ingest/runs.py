@@ -39,9 +39,10 @@ DECODE_TIMEOUT = 60.0
 class Progress:
     files_done: int
     files_total: int
-    frames: int
+    frames: int  # sampled so far
     seconds: float
     path: str = ""
+    embedded: int = 0  # of which the model saw; the others were unchanged and reuse their source's last vector
 
 
 @dataclass
@@ -50,13 +51,15 @@ class Report:
 
     added: list[str] = field(default_factory=list)
     frames_added: int = 0
+    frames_embedded: int = 0  # of the frames sampled, those the model saw (the rest were unchanged: vector reused)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"added": len(self.added), "frames_added": self.frames_added, "unchanged": self.unchanged,
+        return {"added": len(self.added), "frames_added": self.frames_added,
+                "frames_embedded": self.frames_embedded, "unchanged": self.unchanged,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
                 "seconds": round(self.seconds, 2)}
 
@@ -86,6 +89,7 @@ class Pending:
     thumbs: list[Path] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     info: MediaInfo | None = None  # set once the file was read to the end
+    embedded: int = 0  # frames the model saw (the others reuse the last embedded vector)
 
     @property
     def ready(self) -> bool:
@@ -108,7 +112,7 @@ class Run:
         self._started, self._progress = started, progress
         self.staging = fresh_staging(store.root)
         self.pending: dict[str, Pending] = {}
-        self.files_done = self.frames_seen = 0
+        self.files_done = self.frames_seen = self.frames_embedded = 0
         self._settled: set[str] = set()  # files finished or skipped: nothing more is expected of them
         self._given_up: set[str] = set()  # files whose producer stalled: what it still sends is stale
         self._last_checkpoint = time.monotonic()
@@ -148,15 +152,18 @@ class Run:
         """A thumbnail, written to the staging folder until its source commits (WriteError on a full disk)."""
         return stage_jpeg(jpeg, self.staging, self.store.root)
 
-    def sampled(self, cand: Candidate, t: float, thumb: Path, vector: np.ndarray | None = None) -> Pending:
+    def sampled(self, cand: Candidate, t: float, thumb: Path, vector: np.ndarray | None = None, *,
+                embedded: bool = True) -> Pending:
         """A frame of `cand` at `t`, its thumbnail staged; its vector comes with it or is appended to the returned
-        Pending once embedded."""
+        Pending once embedded (or copied, for a frame unchanged since the last embedded one: `embedded=False`)."""
         p = self.pending.setdefault(cand.path, Pending(cand))
         p.times.append(t)
         p.thumbs.append(thumb)
         if vector is not None:
             p.vectors.append(vector)
         self.frames_seen += 1
+        self.frames_embedded += embedded
+        p.embedded += embedded
         return p
 
     def finished(self, cand: Candidate, info: MediaInfo) -> None:
@@ -175,6 +182,7 @@ class Run:
                                       info.height, list(zip(p.times, p.vectors, p.thumbs)))
                 self.report.added.append(c.path)
                 self.report.frames_added += len(p.times)
+                self.report.frames_embedded += p.embedded
                 del self.pending[path]
 
     def skip(self, cand: Candidate, reason: str, *, remember: bool = True) -> None:
@@ -210,7 +218,7 @@ class Run:
     def tick(self, path: str = "") -> None:
         if self._progress:
             self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
-                                    time.monotonic() - self._started, path))
+                                    time.monotonic() - self._started, path, self.frames_embedded))
 
     def checkpoint(self) -> None:
         """Save the FAISS cache if the last save is CHECKPOINT_SECONDS old."""
