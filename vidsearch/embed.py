@@ -179,7 +179,7 @@ class Embedder:
     def encode_prepared(self, squares: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        batch = self.preprocessor.batch(squares).to(self.device, self.dtype)
+        batch = self.preprocessor.batch(squares, self.device).to(self.dtype)
         session = self._session("image")
         if session is not None:
             return _normalise(torch.from_numpy(session.run(None, {"input": batch.numpy()})[0]))

@@ -59,8 +59,8 @@ class Preprocessor:
             im = step(im)
         return np.asarray(im, dtype=np.uint8)
 
-    def batch(self, squares: list[np.ndarray]):
-        return to_tensor_batch(squares, self.mean, self.std)
+    def batch(self, squares: list[np.ndarray], device: str = "cpu"):
+        return to_tensor_batch(squares, self.mean, self.std, device)
 
 
 def fit_square(rgb: np.ndarray, size: int, mean: tuple[float, float, float]) -> np.ndarray:
@@ -77,13 +77,15 @@ def fit_square(rgb: np.ndarray, size: int, mean: tuple[float, float, float]) -> 
     return canvas
 
 
-def to_tensor_batch(squares: list[np.ndarray], mean, std):
-    """Stack RGB uint8 input pictures into a normalised float32 NCHW tensor (what ToTensor and Normalize give)."""
+def to_tensor_batch(squares: list[np.ndarray], mean, std, device: str = "cpu"):
+    """Stack RGB uint8 input pictures into a normalised float32 NCHW tensor (what ToTensor and Normalize give) on
+    `device`. The pictures travel as uint8 and are converted there: on a GPU, converting a batch on the CPU and
+    copying 4x the bytes held the image tower to a fraction of its speed."""
     import torch
 
-    batch = torch.from_numpy(np.stack(squares)).permute(0, 3, 1, 2).float().div_(255)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    batch = torch.from_numpy(np.stack(squares)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     return (batch - m) / s
 
 
