@@ -237,6 +237,38 @@ def _video_id(idx: Index, source: str) -> int:
     raise ClipError(f"{source} is neither a source id nor a file.")
 
 
+def _check_watch(paths, watch: bool, poll: float | None) -> None:
+    if poll is not None and not watch:
+        fail("--poll goes with --watch: `vidsearch serve PATH... --watch --poll SECONDS`.")
+    if watch and not paths:
+        fail("--watch needs the folders to watch: `vidsearch serve PATH... --watch`.")
+
+
+def _watched_index(index_dir, device: str, settings: dict) -> Index:
+    """The index `serve --watch` serves: a new one is created empty, its files indexed by the watcher's first run."""
+    idx = open_index(index_dir, device=device, **settings)
+    if not idx.exists:
+        try:
+            idx.add([])
+        except ModelLoadError as e:
+            fail(str(e))
+        except (StoreError, RuntimeError, OSError) as e:  # StoreError: it could not be written (a full disk)
+            fail(f"the index at {idx.path} could not be created: {e}", 1)
+    return idx
+
+
+def _watcher(idx: Index, paths, poll: float | None):
+    from .watch import Watcher
+
+    return Watcher(idx, paths, poll=poll, log=click.echo)
+
+
+def _start_watching(watcher) -> None:
+    watcher.start()
+    how = "file events" if watcher.mode == "events" else f"polling every {watcher.poll_interval:g} s"
+    click.echo(f"Watching {', '.join(watcher.paths)} for changes ({how}).")
+
+
 @main.command("serve")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @index_option
@@ -254,27 +286,36 @@ def _video_id(idx: Index, source: str) -> int:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--auth", envvar="VIDSEARCH_AUTH", show_envvar=True, default=None, metavar="TOKEN",
               help="Require this token: open the page once with ?token=TOKEN, or send Authorization: Bearer TOKEN.")
+@click.option("--watch", is_flag=True,
+              help="Keep indexing PATHS while serving: new, changed and deleted files are taken in the background.")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="With --watch: look for changes every SECONDS instead of using file events (network mounts).")
 @click.pass_context
 def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, preprocess,
-              device, auth) -> None:
-    """Search in a browser: index PATHS first if given (new and changed files only), then serve the index."""
+              device, auth, watch, poll) -> None:
+    """Search in a browser: index PATHS first if given (new and changed files only), then serve the index; with
+    --watch, serve at once and index PATHS in the background, then as files come, change and go."""
     if auth is not None and not auth.strip():
         fail("--auth needs a non-empty token.")
-    if paths:
-        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, model=model, pretrained=pretrained,
-                   interval=interval, preprocess=preprocess, device=device)
-    idx = open_index(index_dir, device=device)
+    _check_watch(paths, watch, poll)
+    settings = {"model": model, "pretrained": pretrained, "interval": interval, "preprocess": preprocess}
+    if paths and not watch:
+        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, **settings)
+    idx = _watched_index(index_dir, device, settings) if watch else open_index(index_dir, device=device)
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")
     from .web import create_app
 
     click.echo(f"Loading {idx.model} ...")
+    watcher = _watcher(idx, paths, poll) if watch else None
     try:
-        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024), auth=auth)
+        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024), auth=auth, watcher=watcher)
     except (ModelLoadError, StoreError) as e:
         fail(str(e))
     st = idx.stats()
     click.echo(f"Serving {st.sources} sources ({st.frames} frames) from {idx.path}")
+    if watcher is not None:  # after the model loaded; its first run indexes PATHS
+        _start_watching(watcher)
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
     try:
@@ -297,6 +338,8 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     except KeyboardInterrupt:
         pass
     finally:
+        if watcher is not None:
+            watcher.stop()  # a run going ends after the source it is on
         idx.close()  # ends a running ffmpeg too
 
 

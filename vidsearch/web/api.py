@@ -43,3 +43,11 @@ def play(source_id: int) -> dict:
     return {"source_id": source_id, "state": p.state, "proxy": p.proxy,
             "url": url_for("media.play", source_id=source_id) if p.state == "ready" else None,
             "progress": None if p.progress is None else round(p.progress, 3), "error": p.error}
+
+
+@bp.get("/status")
+def status() -> dict:
+    """The folder watcher (serve --watch): idle or indexing (files_done of files_total, the file being worked on),
+    what its last run did and why the last one failed, with the index's counts. Without a watcher: idle, nothing."""
+    s = state()
+    return {**s.watch_status(), "counts": s.index.counts()}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from PIL import Image
@@ -13,6 +14,9 @@ from . import api, media, pages
 from . import auth as web_auth
 from . import errors as web_errors
 from .state import WebState
+
+if TYPE_CHECKING:
+    from ..watch import Watcher
 
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields sent along with an upload
@@ -33,11 +37,12 @@ class IdConverter(BaseConverter):
 
 
 def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MAX_UPLOAD,
-               max_pixels: int | None = None, auth: str | None = None) -> Flask:
+               max_pixels: int | None = None, auth: str | None = None, watcher: Watcher | None = None) -> Flask:
     """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
     model that cannot be loaded fails here rather than on a request (raises StoreError, ModelLoadError).
     With `auth`, every route but static files needs `Authorization: Bearer AUTH` or the cookie that visiting any
-    page once with `?token=AUTH` sets."""
+    page once with `?token=AUTH` sets. A `watcher` (serve --watch) keeping `index` current is shown on the pages and
+    at /api/status; the caller starts and stops it."""
     if auth is not None and not auth:
         raise ValueError("auth must be a non-empty token")
     idx = index if isinstance(index, Index) else Index(index)
@@ -48,13 +53,18 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
     app.config["MAX_CONTENT_LENGTH"] = max_upload + FORM_OVERHEAD
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
-    app.extensions["vidsearch"] = WebState(idx, max_upload, max_pixels or Image.MAX_IMAGE_PIXELS)
+    app.extensions["vidsearch"] = web_state = WebState(idx, max_upload, max_pixels or Image.MAX_IMAGE_PIXELS,
+                                                       watcher=watcher)
     for module in (pages, media, api):
         app.register_blueprint(module.bp)
 
     if auth:
         web_auth.init_app(app, auth)
     web_errors.init_app(app, max_upload)
+
+    @app.context_processor
+    def watching() -> dict:  # base.html's indexing line, there only while folders are watched
+        return {"watch_status": web_state.watch_status() if web_state.watcher is not None else None}
 
     @app.after_request
     def security_headers(response: Response) -> Response:

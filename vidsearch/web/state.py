@@ -5,6 +5,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from flask import current_app
@@ -12,6 +13,11 @@ from werkzeug.exceptions import NotFound
 
 from ..catalog import Source
 from ..index import Index
+
+if TYPE_CHECKING:
+    from ..watch import Watcher
+
+NOT_WATCHING = {"state": "idle", "files_done": 0, "files_total": 0, "file": None, "last_run": None, "error": None}
 
 
 class RecentImages:
@@ -49,6 +55,13 @@ class WebState:
     max_upload: int  # bytes
     max_pixels: int  # of an uploaded image, before it is decoded
     images: RecentImages = field(default_factory=RecentImages)
+    watcher: Watcher | None = None  # `serve --watch`: keeps the index current with the served folders
+
+    def watch_status(self) -> dict:
+        """The folder watcher's state (see Watcher.status), with "watching": whether there is one."""
+        if self.watcher is None:
+            return {"watching": False, **NOT_WATCHING}
+        return {"watching": True, **self.watcher.status()}
 
 
 def state() -> WebState:
