@@ -29,7 +29,6 @@ from media import FFMPEG, draw, segments_video  # noqa: E402
 
 from vidsearch.errors import StoreError, WriteError  # noqa: E402
 from vidsearch.index import Index  # noqa: E402
-from vidsearch.store import thumb_path  # noqa: E402
 
 MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 
@@ -55,17 +54,17 @@ def catalog(index: Path) -> set[tuple[str, float]]:
 
 def check(idx: Index, a: Path) -> None:
     """What must hold after a run, finished or stopped by the full disk."""
-    index, store = idx.path, idx.store
-    paths = {s.path for s in store.sources()}
+    index = idx.path
+    paths = {s.path for s in idx.sources()}
     assert {str(a / "red.mp4"), str(a / "green.png")} <= paths, "library A is gone"
     hit = idx.search("a red circle", k=1)[0]
     assert hit.source == str(a / "red.mp4") and (hit.start, hit.end) == (0, 3), f"search finds {hit}"
     ids = []
-    for s in store.sources():
-        fids = store.source_frames(s.id)[0]
-        assert len(fids) == s.frames > 0, f"{s['path']}: {len(fids)} of {s['frames']} frames"
+    for s in idx.sources():
+        fids = idx.frames(s.id)[0]
+        assert len(fids) == s.frames > 0, f"{s.path}: {len(fids)} of {s.frames} frames"
         ids += fids
-    missing = [i for i in ids if not thumb_path(index, i).is_file()]
+    missing = [i for i in ids if not idx.thumbnail(i).is_file()]
     assert not missing, f"{len(missing)} thumbnails missing"
     stray = {int(p.stem) for p in (index / "thumbs").glob("*/*.jpg")} - set(ids)
     assert not stray, f"{len(stray)} thumbnails of no frame"

@@ -69,12 +69,11 @@ def catalog(index: Path) -> set[tuple[str, float]]:
     try:
         if not idx.exists:
             return set()
-        store = idx.store
         out = set()
-        for s in store.sources():
-            _, times, _ = store.source_frames(s.id)
+        for s in idx.sources():
+            _, times, _ = idx.frames(s.id)
             out |= {(s.path, round(float(t), 3)) for t in times}
-        assert store.counts()["frames"] == len(out), "frame count disagrees with the frames listed"
+        assert idx.counts()["frames"] == len(out), "frame count disagrees with the frames listed"
         return out
     finally:
         idx.close()

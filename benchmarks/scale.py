@@ -4,11 +4,12 @@
                                [--cold 50] [--work DIR]
 
 The library is bench.py's synthetic clustered 512-d unit vectors (4,096 centres), written straight into a real
-catalog (1,000 frames a source). Each kind is built from the catalog and then queried in fresh processes, so RSS
-figures are that kind's alone. A query is what search.py asks the store for a page of 10 moments: the 100 nearest
-frames (Store.search, with the compressed kind's re-ranking from the catalog; no text encoding), and recall@10 is
-the overlap of their top 10 with the exact top 10, for held-out frames of the same library ("more like this") and for
-vectors off the library's clusters (bench.py's held-out queries; text queries sit apart from image embeddings too).
+catalog (1,000 frames a source, through Catalog.write and add_source). Each kind is built from the catalog and then
+queried in fresh processes, so RSS figures are that kind's alone. A query is what search.py asks the store for a
+page of 10 moments: the 100 nearest frames (VectorCache.search, with the compressed kind's re-ranking from the
+catalog; no text encoding), and recall@10 is the overlap of their top 10 with the exact top 10, for held-out frames
+of the same library ("more like this") and for vectors off the library's clusters (bench.py's held-out queries; text
+queries sit apart from image embeddings too).
 """
 from __future__ import annotations
 
@@ -57,31 +58,33 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 
 def fill(root: Path, n: int) -> float:
-    """A catalog of n frames with ids 1..n; seconds it took (0 if an earlier run left it)."""
+    """A catalog of n frames with ids 1..n (sources of 1,000 frames, one write transaction per 100,000 frames);
+    seconds it took (0 if an earlier run left it)."""
     import shutil
 
-    from vidsearch.store import Store
+    from vidsearch.catalog import Catalog
 
-    if Store.exists(root) and Store(root).counts()["frames"] == n:
-        return 0.0
+    if Catalog.exists(root):
+        catalog = Catalog(root)
+        done = catalog.counts()["frames"]
+        catalog.close()
+        if done == n:
+            return 0.0
     t = time.perf_counter()
     shutil.rmtree(root, ignore_errors=True)
-    store = Store.create(root, model="synthetic", pretrained="", dim=D, interval=1.0, min_score=0.2)
-    db = store._db
-    db.execute("BEGIN")
+    catalog = Catalog.create(root, {"model": "synthetic", "pretrained": "", "dim": D, "interval": 1.0,
+                                    "min_score": 0.2})
+    times = [float(i) for i in range(1000)]
     done = 0
     for chunk in library(n):
-        for s in range(done // 1000, (done + len(chunk)) // 1000):
-            db.execute("INSERT INTO sources (id, path, kind, size, mtime, duration, fps, width, height, frames,"
-                       " indexed_at) VALUES (?, ?, 'video', 0, 0, 1000, 30, 1280, 720, 1000, 0)",
-                       (s + 1, f"/library/v{s:07d}.mp4"))
-            db.executemany("INSERT INTO frames (id, source_id, t, vector) VALUES (?, ?, ?, ?)",
-                           [(s * 1000 + i + 1, s + 1, float(i), chunk[s * 1000 + i - done].tobytes())
-                            for i in range(1000)])
+        with catalog.write():
+            for at in range(0, len(chunk), 1000):
+                s = (done + at) // 1000
+                ids = catalog.add_source(f"/library/v{s:07d}.mp4", "video", 0, 0.0, 1000.0, 30.0, 1280, 720,
+                                         times[:len(chunk) - at], chunk[at:at + 1000])
+                assert ids[0] == done + at + 1, "frame ids must be 1..n: truth() relies on it"
         done += len(chunk)
-    db.execute("UPDATE meta SET value = '1' WHERE key = 'generation'")
-    db.execute("COMMIT")
-    store.close()
+    catalog.close()
     return time.perf_counter() - t
 
 
@@ -110,13 +113,13 @@ def truth(root: Path, n: int, qs: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def m_build(root: str, kind: str) -> dict:
-    from vidsearch.store import Store
+    from vidsearch.catalog import Catalog
     from vidsearch.vectors import Vectors
 
-    store = Store(root)
-    ids = np.fromiter((r[0] for r in store._db.execute("SELECT id FROM frames")), np.int64)
+    catalog = Catalog(root)
+    ids = catalog.frame_ids()
     t = time.perf_counter()
-    v = Vectors.build(kind, D, ids, store.frame_vectors)
+    v = Vectors.build(kind, D, ids, catalog.vectors)
     build = time.perf_counter() - t
     path = Path(root) / f"{kind}.faiss"
     v.save(path)
@@ -125,24 +128,30 @@ def m_build(root: str, kind: str) -> dict:
 
 def m_query(root: str, kind: str, count: int, cold: int, rerank: int) -> dict:
     from vidsearch import vectors
-    from vidsearch.store import CATALOG, Store
-    from vidsearch.vectors import Vectors
+    from vidsearch.catalog import CATALOG
+    from vidsearch.store import Store
 
     vectors.RERANK = rerank
     qs = queries(count)
+    # The kind's file becomes the index's FAISS cache (the catalog is unchanged since, so opening it needs no
+    # catching up); a hard link, put in place atomically as VectorCache.save would.
+    cache = Path(root) / vectors.VECTORS
+    tmp = cache.with_name(cache.name + ".link")
+    tmp.unlink(missing_ok=True)
+    os.link(Path(root) / f"{kind}.faiss", tmp)
+    os.replace(tmp, cache)
     store = Store(root)
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # else the index reuses freed heap and RSS understates it
     before = rss_mb()
-    vectors = Vectors.load(Path(root) / f"{kind}.faiss")
-    store._vectors, store._vectors_file = vectors, store._file_stamp()
-    store._generation = store.generation()
-    store.search(qs["held-out frames"][:5], WANT)  # warm
-    out = {"rss_delta_mb": rss_mb() - before, "n": vectors.ntotal}
+    store.vectors.search(qs["held-out frames"][:5], WANT)  # loads the file; warm
+    loaded = store.vectors.synced()
+    assert loaded.kind == kind, f"the cache loaded a {loaded.kind} index, not {kind}"
+    out = {"rss_delta_mb": rss_mb() - before, "n": loaded.ntotal}
     for name, q in qs.items():
         lat, got = [], []
         for row in q:
             t = time.perf_counter()
-            got.append(store.search(row[None, :], WANT)[1][0][:10])
+            got.append(store.vectors.search(row[None, :], WANT)[1][0][:10])
             lat.append(time.perf_counter() - t)
         out[name] = {"p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95)),
                      "ids": np.array(got).tolist()}
@@ -154,7 +163,7 @@ def m_query(root: str, kind: str, count: int, cold: int, rerank: int) -> dict:
         for row in qs["held-out frames"][:cold]:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             t = time.perf_counter()
-            store.search(row[None, :], WANT)
+            store.vectors.search(row[None, :], WANT)
             lat.append(time.perf_counter() - t)
         os.close(fd)
         out["cold"] = {"p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95))}
@@ -186,7 +195,7 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=50, help="queries timed with the catalog out of the page cache")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-scale")
     args = ap.parse_args()
-    from vidsearch.store import CATALOG
+    from vidsearch.catalog import CATALOG
 
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:

@@ -27,13 +27,43 @@ MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 STUCK = "v3.mp4"
 
 
+class FifoVideo:
+    """A video read from a FIFO with PyAV, shaped like what open_media returns (info, frames, close): a frame at
+    each mark, until the FIFO goes silent and PyAV blocks in its read, inside FFmpeg. (vidsearch's own open_media
+    refuses a FIFO before reading it: its size is 0.)"""
+
+    def __init__(self, fifo: Path):
+        import av
+
+        from vidsearch.extract import MediaInfo
+
+        self._container = av.open(str(fifo))  # probes the part already fed
+        stream = self._container.streams.video[0]
+        self.info = MediaInfo("video", stream.codec_context.width, stream.codec_context.height,
+                              float(stream.average_rate or 0))
+
+    def frames(self, interval: float, side: int):
+        from vidsearch.extract import Frame
+
+        mark = 0.0
+        for fr in self._container.decode(video=0):  # blocks natively once the FIFO is drained
+            if fr.time is not None and fr.time >= mark:
+                scale = min(1.0, side / min(fr.width, fr.height))
+                rgb = fr.to_ndarray(format="rgb24", width=max(1, round(fr.width * scale)),
+                                    height=max(1, round(fr.height * scale)))
+                yield Frame(float(fr.time), rgb)
+                mark = float(fr.time) + interval
+
+    def close(self) -> None:
+        self._container.close()
+
+
 def one_run(work: Path, mode: str, timeout: float) -> None:
     """In a child process: index the library with STUCK replaced by a hang of this mode; print the outcome."""
     import av
 
     import vidsearch
-    from vidsearch import ingest
-    from vidsearch.extract import frames
+    from vidsearch.ingest import local
 
     never, feed = work / "never.fifo", work / "feed.fifo"
     ts = (work / "v0.ts").read_bytes()
@@ -44,16 +74,16 @@ def one_run(work: Path, mode: str, timeout: float) -> None:
             f.flush()
             time.sleep(3600)  # keeps the pipe open, and silent
 
-    real = ingest.open_media
+    real = local.open_media
 
     def open_media(path: str):
         if os.path.basename(path) == STUCK and mode == "open":
             av.open(str(never))  # blocks in open(2) inside FFmpeg
         if os.path.basename(path) == STUCK and mode == "read":
             threading.Thread(target=writer, daemon=True).start()
-            return frames._Video(str(feed), av.open(str(feed)))
+            return FifoVideo(feed)
         return real(path)
-    ingest.open_media = open_media
+    local.open_media = open_media  # the decode threads look it up in their module at each call
     t0 = time.monotonic()
     idx = vidsearch.Index(work / f"index-{mode}-{time.time_ns()}", model=MODEL, decode_timeout=timeout)
     report = idx.add([work / "lib"])
