@@ -440,7 +440,8 @@ def test_api_text_search(client, ids, index):
     body = r.json
     assert r.status_code == 200 and body["query"] == {
         "q": "a green triangle", "neg": None, "image": False, "qimg": None, "like": None, "w_text": 1.0,
-        "w_image": 1.0, "w_neg": 1.0, "k": 5, "min_score": -1, "per_video": 0}
+        "w_image": 1.0, "w_neg": 1.0, "k": 5, "min_score": -1, "per_video": 0, "kind": None, "folder": None,
+        "after": None, "before": None, "min_duration": None, "max_duration": None}
     assert body["min_score"] == -1 and body["no_good_match"] is False
     assert body["count"] == len(body["hits"]) == 5
     top = body["hits"][0]

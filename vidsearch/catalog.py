@@ -21,7 +21,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,7 +36,8 @@ CREATE TABLE sources (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     frames INTEGER NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    created REAL NOT NULL DEFAULT 0  -- when the media was made (container or EXIF date, else mtime): UNIX time
 );
 CREATE TABLE frames (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,7 +61,14 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR IGNORE INTO meta VALUES ('preprocess', ?)", (json.dumps("letterbox"),))
 
 
-MIGRATIONS = {1: _v1_to_v2}  # version → the step to the next one
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    # Version 3 records when each source was made; what older versions indexed is dated by its file's mtime.
+    if "created" not in {r[1] for r in db.execute("PRAGMA table_info(sources)")}:
+        db.execute("ALTER TABLE sources ADD COLUMN created REAL NOT NULL DEFAULT 0")
+        db.execute("UPDATE sources SET created = mtime")
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}  # version → the step to the next one
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,47 @@ class Source:
     height: int
     frames: int
     indexed_at: float
+    created: float  # when the media was made: its container's or EXIF date where it has one, else its mtime
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Which sources a search may return, in the catalog's terms (search.source_filter makes one from a Query).
+    Hashable: the frames it keeps are cached per filter and catalog generation (vectors.VectorCache)."""
+
+    kind: str | None = None  # "video" or "image"
+    folder: str | None = None  # an absolute, normalised path: the sources at it or under it
+    created_from: float | None = None  # UNIX time, inclusive
+    created_to: float | None = None  # UNIX time, exclusive
+    min_duration: float | None = None  # seconds; either bound keeps videos only
+    max_duration: float | None = None
+
+    def where(self) -> tuple[str, list]:
+        """An SQL condition on `sources s`, and its arguments."""
+        conds, args = [], []
+        if self.kind is not None:
+            conds.append("s.kind = ?")
+            args.append(self.kind)
+        if self.folder is not None:
+            prefix = self.folder.rstrip("/") + "/"
+            # substr, not LIKE: LIKE ignores ASCII case and reads % and _ in the path as wildcards.
+            conds.append("(s.path = ? OR substr(s.path, 1, ?) = ?)")
+            args += [self.folder, len(prefix), prefix]
+        if self.created_from is not None:
+            conds.append("s.created >= ?")
+            args.append(self.created_from)
+        if self.created_to is not None:
+            conds.append("s.created < ?")
+            args.append(self.created_to)
+        if self.min_duration is not None or self.max_duration is not None:
+            conds.append("s.kind = 'video'")
+        if self.min_duration is not None:
+            conds.append("s.duration >= ?")
+            args.append(self.min_duration)
+        if self.max_duration is not None:
+            conds.append("s.duration <= ?")
+            args.append(self.max_duration)
+        return " AND ".join(conds) or "1", args
 
 
 @dataclass(frozen=True)
@@ -117,6 +166,7 @@ class Catalog:
         if not path.is_file():
             raise StoreError(f"No vidsearch index at {self.root} (run `vidsearch index PATH` first).")
         self._lock = threading.RLock()
+        self._folders: tuple[int, list[str]] = (-1, [])
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -207,6 +257,14 @@ class Catalog:
         rows = self._all(f"SELECT {_columns(Source)} FROM sources WHERE id=?", (source_id,))
         return Source(*rows[0]) if rows else None
 
+    def folders(self) -> list[str]:
+        """The folders that hold indexed sources, sorted (kept until the catalog changes: a page lists them)."""
+        with self._lock:
+            gen = self.generation()
+            if self._folders[0] != gen:
+                self._folders = (gen, sorted({os.path.dirname(r[0]) for r in self._all("SELECT path FROM sources")}))
+            return list(self._folders[1])
+
     def skipped(self) -> list[Skipped]:
         return [Skipped(*r) for r in self._all(f"SELECT {_columns(Skipped)} FROM skipped ORDER BY path")]
 
@@ -243,6 +301,33 @@ class Catalog:
         with self._lock:
             return np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
 
+    def kept_by(self, where: SourceFilter) -> tuple[int, int, int]:
+        """(frames the filter keeps, frames in all, the highest frame id): sums over the sources, no frame read."""
+        cond, args = where.where()
+        (row,) = self._all(f"SELECT coalesce(sum(CASE WHEN {cond} THEN s.frames ELSE 0 END), 0),"
+                           " coalesce(sum(s.frames), 0), (SELECT coalesce(max(id), 0) FROM frames) FROM sources s",
+                           args)
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def frame_ids_by(self, where: SourceFilter, keep: bool = True) -> np.ndarray:
+        """The ids of the frames whose source the filter keeps (or, keep=False, leaves out)."""
+        cond, args = where.where()
+        # Sources first, then their frames through frames_by_source: a join would let SQLite scan every frame.
+        cond = cond if keep else f"NOT ({cond})"
+        sql = f"SELECT id FROM frames WHERE source_id IN (SELECT s.id FROM sources s WHERE {cond})"
+        with self._lock:
+            return np.fromiter((r[0] for r in self._db.execute(sql, args)), dtype=np.int64)
+
+    def vectors_by(self, where: SourceFilter) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the frames whose source the filter keeps."""
+        cond, args = where.where()
+        rows = self._all(f"SELECT id, vector FROM frames WHERE source_id IN (SELECT s.id FROM sources s WHERE {cond})",
+                         args)
+        dim = int(self.meta["dim"])
+        vecs = (np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim) if rows
+                else np.zeros((0, dim), np.float32))
+        return np.array([r[0] for r in rows], dtype=np.int64), vecs
+
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[int]:
         """A read transaction: what is read inside it is one state of the catalog, whose generation it yields."""
@@ -277,12 +362,14 @@ class Catalog:
             gens.append(gens[0] + 1)
 
     def add_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float, width: int,
-                   height: int, times: Sequence[float], vectors: Sequence[np.ndarray]) -> list[int]:
-        """Insert a source and its frames (inside `write`); their new frame ids in order."""
+                   height: int, times: Sequence[float], vectors: Sequence[np.ndarray],
+                   created: float | None = None) -> list[int]:
+        """Insert a source and its frames (inside `write`); their new frame ids in order. `created`: when the media
+        was made (UNIX time), by default its mtime."""
         cur = self._db.execute(
-            "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)", (path, kind, size, mtime, duration, fps, width, height, len(times),
-                                               time.time()))
+            "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at, created)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)", (path, kind, size, mtime, duration, fps, width, height, len(times),
+                                                 time.time(), mtime if created is None else created))
         return [self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
                                  (cur.lastrowid, t, np.asarray(v, np.float32).tobytes())).lastrowid
                 for t, v in zip(times, vectors)]

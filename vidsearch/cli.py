@@ -141,9 +141,22 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
               help="Cosine score a match must reach (default: the index's, see `info`; -1 shows everything).")
 @click.option("--per-video", type=click.IntRange(0), default=PER_VIDEO, show_default=True,
               help="At most this many moments from one video (0: no limit).")
+@click.option("--kind", type=click.Choice(["video", "image"]), default=None, help="Only videos, or only photos.")
+@click.option("--folder", type=click.Path(file_okay=False), default=None,
+              help="Only what is in this folder or under it.")
+@click.option("--after", default=None, metavar="YYYY-MM-DD",
+              help="Only media made on or after this day (its own date where it has one, else the file's).")
+@click.option("--before", default=None, metavar="YYYY-MM-DD",
+              help="Only media made on or before this day.")
+@click.option("--min-duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Only videos at least this long (leaves photos out).")
+@click.option("--max-duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Only videos at most this long (leaves photos out).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, best first.")
 def search_cmd(index_dir, as_json, **fields) -> None:
     """Search the index by TEXT, --image, --like or a mix, best moments first."""
+    if fields["folder"]:
+        fields["folder"] = os.path.realpath(fields["folder"])  # as the index stores paths: symlinks resolved
     query = Query(**fields)
     if not (query.text and query.text.strip()) and not query.image and query.like is None:
         fail("give a TEXT to search for, --image FILE or --like FRAME_ID.")
@@ -157,7 +170,7 @@ def search_cmd(index_dir, as_json, **fields) -> None:
         return
     min_score = query.min_score
     if not hits:
-        click.echo("No results.")
+        click.echo("No results: nothing in the index matches the filters." if query.filtered else "No results.")
     elif hits[0].weak:
         click.echo(f"No good match (nothing scores {idx.min_score if min_score is None else min_score:g} or more); "
                    "the nearest:")

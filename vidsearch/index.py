@@ -17,7 +17,7 @@ from .errors import ClipError, IndexMismatch, StoreError
 from .ingest import Progress, Report
 from .playback import Playback, Proxies
 from .preprocess import LEGACY, MODEL, MODES
-from .search import Hit, ImageQuery, Query, Scorer, image_rgb, search, video_scores
+from .search import Hit, ImageQuery, Query, Scorer, image_rgb, media_folders, search, video_scores
 from .store import Store
 
 DEFAULT_INTERVAL = 1.0
@@ -184,7 +184,8 @@ class Index:
 
     def search(self, query: Query | str | None = None, **fields) -> list[Hit]:
         """The best moments, best first: `query` is a Query, or its text with the Query's other fields as keywords
-        (image, like, negative, w_text, w_image, w_negative, k, min_score, per_video).
+        (image, like, negative, w_text, w_image, w_negative, k, min_score, per_video, and the filters kind, folder,
+        after, before, min_duration, max_duration: see Query).
 
         The positive part mixes text, an image (path, PIL image or RGB array) and a stored frame ("more like
         this"), each weighted; the negative text pushes what it names down and out. `min_score` defaults to the
@@ -218,6 +219,11 @@ class Index:
 
     def source(self, source_id: int) -> Source | None:
         return self._opened.catalog.source(source_id)
+
+    def folders(self) -> list[str]:
+        """The folders a search can be limited to (Query.folder): those that hold indexed media and those between
+        them and the folder they all share, sorted."""
+        return media_folders(self._opened.catalog.folders())
 
     def frame(self, frame_id: int) -> StoredFrame | None:
         return self._opened.catalog.frames([frame_id]).get(frame_id)

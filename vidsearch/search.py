@@ -5,16 +5,21 @@ Its `score` against a frame is the cosine between the frame and the weighted pos
 score − w_neg × (cosine with the negative), and a match must reach the minimum score both before and after that
 subtraction, so what the negative names drops out.
 Consecutive samples of a video that score close to their stretch's best merge into one moment.
+Filters (kind, folder, a date range, a duration range) choose the sources a search may return; they apply inside
+the nearest-neighbour search, so k results come back whenever k exist.
 """
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from .catalog import Catalog, StoredFrame
+from .catalog import Catalog, SourceFilter, StoredFrame
 from .embed import Embedder
 from .errors import MediaError, QueryError
 from .extract import open_media
@@ -24,6 +29,8 @@ from .preprocess import reduce_to
 from .store import Store
 
 ImageQuery = str | os.PathLike | Image.Image | np.ndarray
+DateLike = dt.date | str
+KINDS = ("video", "image")
 
 PER_VIDEO = 3  # moments per video on a first page of results: the rest are one click away on the video's page
 WEAK_SHOWN = 2  # when nothing passes the minimum score, show this many nearest results, marked weak
@@ -40,7 +47,13 @@ class Query:
 
     The positive part is a weighted mix of `text`, `image` and `like` (a stored frame id: "more like this", no
     model pass); `negative` text pushes what it names down and out. `k` moments, best first, at most `per_video`
-    from one video (0: no cap); `min_score` defaults to the index's."""
+    from one video (0: no cap); `min_score` defaults to the index's.
+
+    Filters choose the sources searched: `kind` ("video" or "image"), `folder` (an absolute path: the sources at it
+    or under it, as the index stores them, symlinks resolved; a relative one is taken from the current directory),
+    `after` and `before` (days, inclusive, as datetime.date or "YYYY-MM-DD", in local time: when the media was
+    made, from its container's or EXIF date where it has one, else the file's mtime), `min_duration` and
+    `max_duration` (seconds, inclusive; either one keeps videos only, as photos have no duration)."""
 
     text: str | None = None
     image: ImageQuery | None = None
@@ -52,6 +65,17 @@ class Query:
     k: int = 10
     min_score: float | None = None
     per_video: int = PER_VIDEO
+    kind: str | None = None
+    folder: str | os.PathLike | None = None
+    after: DateLike | None = None
+    before: DateLike | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return any(v not in (None, "") for v in (self.kind, self.folder, self.after, self.before, self.min_duration,
+                                                  self.max_duration))
 
     @property
     def needs_model(self) -> bool:
@@ -89,6 +113,81 @@ class Hit:
 
 def _clean(text: str | None) -> str | None:
     return text.strip() if text and text.strip() else None
+
+
+def parse_date(value: DateLike, name: str) -> dt.date:
+    """A day from a datetime.date or "YYYY-MM-DD" (QueryError otherwise)."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    text = value.isoformat() if isinstance(value, dt.date) else str(value).strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = dt.date.fromisoformat(text)
+            if 1000 <= day.year <= 9000:  # far-off years overflow local-time arithmetic
+                return day
+    except ValueError:
+        pass
+    raise QueryError(f"{name} must be a date written YYYY-MM-DD (got {text[:40]!r}).")
+
+
+def _midnight(day: dt.date) -> float:
+    """The UNIX time at which `day` starts in local time."""
+    return dt.datetime.combine(day, dt.time()).timestamp()
+
+
+def _seconds(value, name: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not (math.isfinite(x) and x >= 0):
+        raise QueryError(f"{name} must be a number of seconds, 0 or more.")
+    return x
+
+
+def media_folders(parents: list[str], limit: int = 1000) -> list[str]:
+    """The folders holding media (`parents`), with the folders between them and the one they all share, sorted;
+    at most `limit` (the shallowest first when there are more)."""
+    if not parents:
+        return []
+    top = os.path.commonpath(parents)
+    out = set()
+    for folder in parents:
+        while folder not in out:
+            out.add(folder)
+            if folder == top or os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
+    if len(out) > limit:
+        out = set(sorted(out, key=lambda f: (f.count(os.sep), f))[:limit])
+    return sorted(out)
+
+
+def source_filter(q: Query) -> SourceFilter | None:
+    """The query's filters in the catalog's terms (None when it has none); QueryError when one is malformed or they
+    contradict each other."""
+    if not q.filtered:
+        return None
+    kind = q.kind or None
+    if kind is not None and kind not in KINDS:
+        raise QueryError("kind must be video or image.")
+    folder = None
+    if q.folder not in (None, ""):
+        folder = os.path.normpath(os.path.abspath(os.fspath(q.folder)))
+        if "\0" in folder:
+            raise QueryError("folder must be a path.")
+    after = parse_date(q.after, "after") if q.after not in (None, "") else None
+    before = parse_date(q.before, "before") if q.before not in (None, "") else None
+    if after and before and after > before:
+        raise QueryError(f"after ({after}) is later than before ({before}).")
+    lo = _seconds(q.min_duration, "min_duration") if q.min_duration not in (None, "") else None
+    hi = _seconds(q.max_duration, "max_duration") if q.max_duration not in (None, "") else None
+    if lo is not None and hi is not None and lo > hi:
+        raise QueryError(f"min_duration ({lo:g} s) is more than max_duration ({hi:g} s).")
+    if kind == "image" and (lo is not None or hi is not None):
+        raise QueryError("A duration filter keeps videos only: it cannot be combined with kind=image.")
+    return SourceFilter(kind, folder, _midnight(after) if after else None,
+                        _midnight(before + dt.timedelta(days=1)) if before else None, lo, hi)
 
 
 def image_rgb(image: ImageQuery, side: int) -> np.ndarray:
@@ -203,10 +302,11 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
     min_score, the WEAK_SHOWN nearest, marked weak."""
     if q.k < 1:
         raise QueryError("k must be at least 1.")
+    where = source_filter(q)
     want = max(100, 10 * q.k)
     join = JOIN_SIGMAS * scorer.std
     for _ in range(3):
-        _, ids = store.vectors.search(scorer.search_vector[None, :], want)
+        _, ids = store.vectors.search(scorer.search_vector[None, :], want, where)
         ids = [int(i) for i in ids[0] if i >= 0]
         frames, vecs = store.catalog.frames(ids), store.catalog.vectors(ids)
         ids = [i for i in ids if i in frames and i in vecs]

@@ -49,15 +49,17 @@ class Store:
         return thumb_path(self.root, frame_id)
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
-                   width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]]) -> list[int]:
+                   width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
+                   created: float | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
-        atomically."""
+        atomically. `created`: when the media was made (UNIX time), by default its mtime."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
             with self.catalog.write() as gens:
                 _, removed = self.catalog.drop_source(path)
-                ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors)
+                ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors,
+                                              created)
                 for fid, (_, _, staged) in zip(ids, frames):
                     # Put in place before the commit: a crash leaves at worst an unreferenced file, overwritten when
                     # the id is handed out again (ids of rolled-back rows are reused, committed ones never).

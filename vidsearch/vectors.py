@@ -8,13 +8,18 @@ PQ_BYTES a frame in RAM and ranks its candidates again by their exact vectors, r
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from .catalog import SourceFilter
 
 # Above this many frames, exact search stops meeting its latency goal on a laptop CPU (benchmarks/bench.py search).
 EXACT_LIMIT = 200_000
@@ -31,9 +36,66 @@ RERANK = 10  # a compressed index ranks RERANK × k candidates by their exact ve
 CHUNK = 10_000  # vectors read from the catalog at a time while rebuilding
 VECTORS = "vectors.faiss"
 SAMPLE = 5000  # stored vectors a query is scored against to see what its scores over the whole index look like
+# A filter that keeps at most this many frames is searched by brute force over their exact vectors, read once from
+# the catalog and kept with the filter (32 MB at 512-d): exact whatever the index kind, and cheaper than FAISS's
+# scan, which skips the other frames but still walks every list it probes. At 1M frames (IVF), 100 neighbours among
+# the 10,000 frames of one folder took 1.0 ms by brute force against 12.7 ms with FAISS and a selector, among the
+# 1,000 of one video 0.2 ms against 3.8 ms (p50, benchmarks/filters.py). Above, FAISS with a selector.
+BRUTE_LIMIT = 16_384
+SELECTIONS = 8  # filters whose kept frames a VectorCache remembers (per catalog generation) ...
+SELECTIONS_BYTES = 64 << 20  # ... in at most this much memory (bitmaps and brute-force vectors)
 
 # The exact vectors of frame ids (the catalog's: Store.frame_vectors); ids no longer there are left out.
 Reader = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
+
+
+@dataclass(eq=False)
+class Selection:
+    """The frames a filter keeps: a bitmap over frame ids (bit i of byte i // 8, little-endian, as FAISS's
+    IDSelectorBitmap reads it) and, when they are few, their ids and exact vectors for a brute-force search."""
+
+    count: int  # frames kept
+    total: int  # frames in the catalog
+    bitmap: np.ndarray  # uint8
+    ids: np.ndarray | None = None
+    flat: faiss.IndexFlatIP | None = None  # their vectors, in the order of `ids`, when few
+    _selector: faiss.IDSelector | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, ids: np.ndarray, total: int, top: int, vectors: np.ndarray | None = None) -> Selection:
+        """The selection of these frame ids (top: the highest frame id there is), with their vectors to search
+        them by brute force."""
+        bits = np.zeros(top + 1, bool)
+        bits[ids] = True
+        flat = None
+        if vectors is not None:
+            flat = faiss.IndexFlatIP(vectors.shape[1])
+            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(len(ids), total, np.packbits(bits, bitorder="little"), np.asarray(ids, np.int64), flat)
+
+    @classmethod
+    def all_but(cls, excluded: np.ndarray, total: int, top: int) -> Selection:
+        """Every frame id up to `top` but these: the cheap way to build a filter that keeps most frames."""
+        bits = np.ones(top + 1, bool)
+        bits[excluded] = False
+        return cls(total - len(excluded), total, np.packbits(bits, bitorder="little"))
+
+    @property
+    def selector(self) -> faiss.IDSelector:
+        if self._selector is None:  # reads self.bitmap in place: the selection keeps the array alive
+            self._selector = faiss.IDSelectorBitmap(len(self.bitmap), faiss.swig_ptr(self.bitmap))
+        return self._selector
+
+    def brute(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of the kept frames, exactly. On FAISS's flat kernel, on the calling thread: NumPy's
+        matrix product hands one query to OpenBLAS's threads, whose wake-ups cost ~20 ms a query on a busy
+        machine (benchmarks/filters.py)."""
+        scores, rows = _search(self.flat, queries, k)
+        return scores, np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
+
+    @property
+    def nbytes(self) -> int:
+        return self.bitmap.nbytes + (0 if self.flat is None else self.flat.ntotal * self.flat.d * 4)
 
 
 class Vectors:
@@ -86,13 +148,19 @@ class Vectors:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, np.int64))
 
-    def search(self, queries: np.ndarray, k: int, read: Reader | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, read: Reader | None = None,
+               selection: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k nearest, -1 ids where there are fewer. With `read`, a compressed index ranks
-        RERANK × k candidates by their exact vectors, so its scores and order are exact among them."""
+        RERANK × k candidates by their exact vectors, so its scores and order are exact among them. With a
+        `selection`, only the frames it keeps: by brute force when it holds their vectors, else FAISS skips the
+        others as it scans (an IVF index probes more lists the fewer frames are kept, and all of them when that
+        found fewer than k)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if selection is not None and selection.flat is not None:
+            return selection.brute(queries, k)
         if self.kind != "ivfpq" or read is None:
-            return _search(self.index, queries, k)
-        _, cand = _search(self.index, queries, min(RERANK * k, self.ntotal))
+            return self._search(queries, k, selection)
+        _, cand = self._search(queries, min(RERANK * k, self.ntotal), selection)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         ids = np.full((len(queries), k), -1, np.int64)
         for row, (q, c) in enumerate(zip(queries, cand)):
@@ -103,6 +171,21 @@ class Vectors:
             s = np.stack(list(got.values())) @ q
             best = np.argsort(-s, kind="stable")[:k]
             scores[row, :len(best)], ids[row, :len(best)] = s[best], have[best]
+        return scores, ids
+
+    def _search(self, queries: np.ndarray, k: int, selection: Selection | None) -> tuple[np.ndarray, np.ndarray]:
+        if selection is None:
+            return _search(self.index, queries, k)
+        if not self.approximate:
+            return _search(self.index, queries, k, faiss.SearchParameters(sel=selection.selector))
+        nlist, nprobe = self.index.nlist, self.index.nprobe
+        # As many kept frames in the lists probed as an unfiltered search would scan, if they spread evenly.
+        wide = min(nlist, math.ceil(nprobe * selection.total / max(selection.count, 1)))
+        scores, ids = _search(self.index, queries, k, faiss.SearchParametersIVF(sel=selection.selector, nprobe=wide))
+        if wide < nlist and (ids >= 0).sum(axis=1).min() < min(k, selection.count):
+            # The kept frames gather in lists not probed (a folder of one scene): probe them all.
+            scores, ids = _search(self.index, queries, k,
+                                  faiss.SearchParametersIVF(sel=selection.selector, nprobe=nlist))
         return scores, ids
 
     def save(self, path: Path) -> None:
@@ -160,17 +243,18 @@ def _chunks(ids: np.ndarray, read: Reader):
             yield np.fromiter(got.keys(), np.int64, len(got)), np.stack(list(got.values()))
 
 
-def _search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _search(index: faiss.Index, queries: np.ndarray, k: int,
+            params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
     """index.search; one query runs on the calling thread alone. Splitting it over FAISS's OpenMP threads was 4x
     slower in a search process (40 vs 10 ms a query at 100k frames, cProfile), whose other runtimes' idle threads
     hold the cores. The setting is per thread, so a web server's concurrent queries and a writer's builds keep
     theirs."""
     if len(queries) != 1:
-        return index.search(queries, k)
+        return index.search(queries, k, params=params)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.search(queries, k)
+        return index.search(queries, k, params=params)
     finally:
         faiss.omp_set_num_threads(threads)
 
@@ -207,14 +291,45 @@ class VectorCache:
         self._file: tuple[int, int] | None = None  # (mtime_ns, size) of the FAISS file loaded
         self._generation = -1  # catalog generation that self._vectors reflects
         self._sample, self._sample_gen = np.zeros((0, self.dim), np.float32), -1
+        self._selections: OrderedDict[SourceFilter, Selection] = OrderedDict()
+        self._selections_gen = -1
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product search (cosine, as all vectors are normalised) over the catalog as last committed."""
+    def search(self, queries: np.ndarray, k: int,
+               where: SourceFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product search (cosine, as all vectors are normalised) over the catalog as last committed; with
+        `where`, over the frames of the sources it keeps only."""
         with self._lock:
             vectors = self.synced()
-            if vectors.ntotal == 0:
+            selection = None if where is None else self.selection(where)
+            n = vectors.ntotal if selection is None else min(selection.count, vectors.ntotal)
+            if n == 0:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            return vectors.search(queries, min(k, vectors.ntotal), read=self.catalog.vectors)  # re-ranks if compressed
+            # re-ranks if compressed
+            return vectors.search(queries, min(k, n), read=self.catalog.vectors, selection=selection)
+
+    def selection(self, where: SourceFilter) -> Selection:
+        """The frames `where` keeps, from the catalog (SQL on the sources and the frames' source index), kept
+        until the catalog changes. A filter that keeps most frames is built from the few it leaves out."""
+        with self._lock, self.catalog.snapshot() as gen:
+            if gen != self._selections_gen:
+                self._selections.clear()
+                self._selections_gen = gen
+            if where in self._selections:
+                self._selections.move_to_end(where)
+                return self._selections[where]
+            kept, total, top = self.catalog.kept_by(where)
+            if kept <= BRUTE_LIMIT:
+                ids, vecs = self.catalog.vectors_by(where)
+                selection = Selection.of(ids, total, top, vecs)
+            elif kept <= total - kept:
+                selection = Selection.of(self.catalog.frame_ids_by(where), total, top)
+            else:
+                selection = Selection.all_but(self.catalog.frame_ids_by(where, keep=False), total, top)
+            self._selections[where] = selection
+            while len(self._selections) > 1 and (len(self._selections) > SELECTIONS or sum(
+                    s.nbytes for s in self._selections.values()) > SELECTIONS_BYTES):
+                self._selections.popitem(last=False)  # the least recently used
+            return selection
 
     def sample(self) -> np.ndarray:
         """Up to SAMPLE stored vectors picked at random (fixed seed), kept until the catalog changes."""

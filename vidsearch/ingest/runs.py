@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..extract import Candidate, MediaInfo
+from ..extract.metadata import created_time
 from ..store import Store
 from . import plan as planning
 from .thumbnails import clear_staging, fresh_staging, stage_jpeg
@@ -178,8 +179,10 @@ class Run:
         for path, p in list(self.pending.items()):
             if p.ready:
                 c, info = p.cand, p.info
+                created = created_time(c.path, info.kind)  # the container's or EXIF date; else the mtime
                 self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
-                                      info.height, list(zip(p.times, p.vectors, p.thumbs)))
+                                      info.height, list(zip(p.times, p.vectors, p.thumbs)),
+                                      created=c.mtime if created is None else created)
                 self.report.added.append(c.path)
                 self.report.frames_added += len(p.times)
                 self.report.frames_embedded += p.embedded

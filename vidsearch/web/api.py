@@ -5,7 +5,7 @@ from flask import Blueprint, url_for
 from werkzeug.exceptions import BadRequest
 
 from .present import hits_json
-from .queries import read_query
+from .queries import filter_json, read_query
 from .state import source_or_404, state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -24,7 +24,7 @@ def search() -> dict:
     hits = hits_json(state().index.search(q), req)
     return {"query": {"q": q.text, "neg": q.negative, "image": q.image is not None, "qimg": req.qimg,
                       "like": q.like, "w_text": q.w_text, "w_image": q.w_image, "w_neg": q.w_negative, "k": q.k,
-                      "min_score": q.min_score, "per_video": q.per_video},
+                      "min_score": q.min_score, "per_video": q.per_video, **filter_json(q)},
             "min_score": req.min_score, "no_good_match": not any(not h["weak"] for h in hits),
             "count": len(hits), "hits": hits}
 

@@ -43,7 +43,7 @@ def search() -> str:
     return render_template("search.html", query=query, req=req, hits=hits, like=like, what=describe(query),
                            no_good_match=bool(hits) and all(h["weak"] for h in hits),
                            default_min_score=index.min_score, default_k=PAGE_K, default_per_video=PER_VIDEO,
-                           preview=preview_data_url(query.image), counts=index.counts())
+                           preview=preview_data_url(query.image), counts=index.counts(), folders=index.folders())
 
 
 def _link_the_rest(hits: list[dict], more: dict[int, int], req: SearchRequest) -> None:

@@ -1,8 +1,10 @@
 """A search read and checked from the HTTP request: text, a negative text, an uploaded or remembered image,
-a stored frame ("more like this"), weights, k, the minimum score and moments per video."""
+a stored frame ("more like this"), weights, k, the minimum score, moments per video and the filters (kind, folder,
+after, before, min_duration, max_duration)."""
 from __future__ import annotations
 
 import math
+import posixpath
 from collections import Counter
 from dataclasses import dataclass
 
@@ -12,8 +14,9 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from ..errors import QueryError
 from ..format import fmt_bytes
-from ..search import PER_VIDEO, Hit, Query
+from ..search import KINDS, PER_VIDEO, Hit, Query, parse_date, source_filter
 from .state import state
 
 MAX_K = 200
@@ -21,6 +24,8 @@ MAX_WEIGHT = 10
 MAX_PER_VIDEO = 50
 MAX_TEXT = 1000  # characters; CLIP reads only the first few dozen tokens anyway
 MAX_ID = 2 ** 63 - 1  # SQLite's integers
+MAX_PATH = 4096  # characters of a folder to filter by (Linux's PATH_MAX)
+MAX_DURATION = 999_999  # seconds (11 days): more than any video
 # Raster formats only: Pillow's other openers include EPS, which runs Ghostscript on the upload.
 UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 
@@ -42,8 +47,26 @@ class SearchRequest:
         """What a link needs to redo this query elsewhere (the watch page): defaults left out."""
         q = self.query
         p = {"q": q.text, "neg": q.negative, "like": q.like, "qimg": self.qimg, "w_text": _g(q.w_text, 1),
-             "w_image": _g(q.w_image, 1), "w_neg": _g(q.w_negative, 1), "min_score": _g(q.min_score, None)}
+             "w_image": _g(q.w_image, 1), "w_neg": _g(q.w_negative, 1), "min_score": _g(q.min_score, None),
+             **filter_params(q)}
         return {k: v for k, v in p.items() if v not in (None, "")}
+
+
+def filter_params(q: Query) -> dict:
+    """The query's filters as URL parameters (None where unset)."""
+    return {"kind": q.kind, "folder": q.folder, "after": _day(q.after), "before": _day(q.before),
+            "min_duration": _g(q.min_duration, None), "max_duration": _g(q.max_duration, None)}
+
+
+def filter_json(q: Query) -> dict:
+    """The query's filters as the JSON API echoes them: null where unset, days as "YYYY-MM-DD", seconds as
+    numbers."""
+    return {"kind": q.kind, "folder": q.folder, "after": _day(q.after), "before": _day(q.before),
+            "min_duration": q.min_duration, "max_duration": q.max_duration}
+
+
+def _day(d) -> str | None:
+    return None if d is None else parse_date(d, "date").isoformat()
 
 
 def _g(x: float | None, default: float | None) -> str | None:
@@ -70,8 +93,36 @@ def read_query(default_k: int) -> SearchRequest:
                   _number("w_text", 1.0, 0, MAX_WEIGHT), _number("w_image", 1.0, 0, MAX_WEIGHT),
                   _number("w_neg", 1.0, 0, MAX_WEIGHT), _number("k", default_k, 1, MAX_K, int),
                   _number("min_score", None, -1, 1, why=" (scores are cosine similarities)"),
-                  _number("per_video", PER_VIDEO, 0, MAX_PER_VIDEO, int, " (0: no limit)"))
+                  _number("per_video", PER_VIDEO, 0, MAX_PER_VIDEO, int, " (0: no limit)"), **_filters())
+    try:
+        source_filter(query)  # the filters' agreement: after not later than before, ...
+    except QueryError as e:
+        raise BadRequest(str(e)) from None
     return SearchRequest(query, qimg, lost)
+
+
+def _filters() -> dict:
+    """kind, folder, after, before, min_duration and max_duration from the request (400 for a bad one). The folder
+    is only compared with the catalog's paths, never opened: it must be absolute and is normalised as text."""
+    kind = _text("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadRequest("kind must be video or image.")
+    folder = request.values.get("folder", "").strip() or None
+    if folder is not None:
+        if len(folder) > MAX_PATH or "\0" in folder or not folder.startswith("/"):
+            raise BadRequest("folder must be an absolute path (a folder under the indexed ones).")
+        folder = posixpath.normpath(folder)
+        folder = "/" + folder.lstrip("/")  # normpath keeps a leading "//"
+    days = {}
+    for name in ("after", "before"):
+        raw = _text(name)
+        try:
+            days[name] = parse_date(raw, name) if raw else None
+        except QueryError as e:
+            raise BadRequest(str(e)) from None
+    durations = {name: _number(name, None, 0, MAX_DURATION, why=" (seconds)")
+                 for name in ("min_duration", "max_duration")}
+    return {"kind": kind, "folder": folder, **days, **durations}
 
 
 def _text(name: str) -> str:
