@@ -27,6 +27,10 @@ zoom, a small disc appearing, a word replaced on a slide), and for a grid of thr
 pairs that would reuse, the share of meaningful changes caught and the smallest cosine of any pair let through.
 `--real FILE ...` adds real videos to the table and their samples to the sweep's pictures (by hand: tests never
 read them).
+
+`--decode` times instead the decoder shortcuts of vidsearch/extract/frames.py on the same footage: CPU and wall
+seconds of sampling each video, whether the samples keep their times and pixels, and for the shortcuts that change
+pixels the smallest cosine between the vectors of a sample decoded both ways (`--models ""` skips that).
 """
 from __future__ import annotations
 
@@ -458,10 +462,112 @@ def smallest(changes: list) -> list[str]:
     return [f"{ds[:, k].min():.3f}" for k in range(3)]
 
 
+# -- decoding --------------------------------------------------------------------------------------------------
+
+DECODE_VARIANTS = [  # (label, frames.py settings, FFmpeg codec options)
+    ("before: groups decoded until their marks are taken", {"PLAN": False, "SKIP_NONREF": False}, {}),
+    ("+ groups planned from timestamps, drained", {"SKIP_NONREF": False}, {}),
+    ("+ unsampled non-reference frames skipped (default)", {}, {}),
+    ("  default, threads NONE", {"THREAD_TYPE": "NONE"}, {}),
+    ("  default, threads SLICE", {"THREAD_TYPE": "SLICE"}, {}),
+    ("  default, threads FRAME", {"THREAD_TYPE": "FRAME"}, {}),
+    ("  default + skip_loop_filter all (changes pixels)", {}, {"skip_loop_filter": "all"}),
+]
+
+
+def decode_once(path: Path, side: int, settings: dict, options: dict) -> tuple[list, float, float]:
+    """(samples, CPU seconds, wall seconds) of sampling `path` every second with frames.py's settings."""
+    import time
+
+    from vidsearch.extract import frames
+
+    saved = {k: getattr(frames, k) for k in settings}
+    for k, v in settings.items():
+        setattr(frames, k, v)
+    try:
+        media = frames.open_media(str(path))
+        if options:
+            media._stream.codec_context.options = options  # applied when the decoder opens, on the first packet
+        cpu, wall = time.process_time(), time.perf_counter()
+        out = [(f.t, f.rgb) for f in media.frames(1.0, side)]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        media.close()
+    finally:
+        for k, v in saved.items():
+            setattr(frames, k, v)
+    return out, cpu, wall
+
+
+def min_cosine(embedder, a: list, b: list) -> float:
+    """The smallest cosine between the vectors of the same samples in two decodings."""
+    va, vb = encode(embedder, [x for _, x in a]), encode(embedder, [x for _, x in b])
+    return float(np.min(np.sum(va * vb, axis=1)))
+
+
+def part_decode(sources: dict, models: dict, repeats: int = 2) -> None:
+    """CPU and wall seconds of sampling each video every second (at ViT-B-32's decode side, 448) with each decoder
+    shortcut, the best of `repeats` runs; whether the samples keep their times and pixels, and for those that
+    change pixels the smallest cosine between the vectors of the same sample decoded both ways."""
+    rows = []
+    for kind, (path, _) in sources.items():
+        base = None
+        for label, settings, options in DECODE_VARIANTS:
+            runs = [decode_once(path, 448, settings, options) for _ in range(repeats)]
+            out, cpu, wall = min(runs, key=lambda r: r[1])
+            base = base or out
+            same_t = [t for t, _ in out] == [t for t, _ in base]
+            px = max(float(np.abs(a[1].astype(np.int16) - b[1]).mean()) for a, b in zip(out, base)) if same_t else None
+            cos = " ".join(f"{m} {min_cosine(e, out, base):.4f}" for m, e in models.items()) if px else "-"
+            rows.append([kind, label, len(out), f"{cpu:.2f}", f"{wall:.2f}", "yes" if same_t else "NO",
+                         "-" if px is None else f"{px:.2f}", cos])
+    table("Decoding: sampling every 1 s at 448 px (best of 2 runs); times and pixels against the first line",
+          ["footage", "decoder", "samples", "CPU s", "wall s", "same times", "mean px diff (max)", "min cos"], rows)
+
+
+def part_gate(models: dict, sources: dict) -> dict:
+    """The gate over every source with each model; returns model → kind → (pictures, vectors, labels)."""
+    got: dict[str, dict] = {}
+    rows = []
+    for name, embedder in models.items():
+        got[name] = {}
+        for kind, (path, timeline) in sources.items():
+            times, rgbs = samples(path, embedder.decode_side)
+            vecs = encode(embedder, rgbs)
+            labels = None if kind.startswith("real:") else truth(timeline, times)
+            got[name][kind] = (rgbs, vecs, labels)
+            embedded, cos, wrong = run_gate(rgbs, vecs, labels)
+            reused = len(rgbs) - embedded
+            stats = ([f"{cos.min():.4f}", *(f"{np.percentile(cos, q):.4f}" for q in (1, 5, 50))] if len(cos)
+                     else ["-"] * 4)
+            rows.append([name, kind, len(rgbs), embedded, f"{reused / len(rgbs):.2f}",
+                         "n/a" if labels is None else wrong, *stats])
+    table("Change gate (default thresholds) on samples every 1 s: reused = no model pass; cosine of each reused "
+          "vector to the model's own vector for that sample",
+          ["model", "footage", "samples", "embedded", "reused", "reused, picture differs", "min cos", "p1", "p5",
+           "median"], rows)
+    return got
+
+
+def part_sweep(work: Path, models: dict, sources: dict, got: dict) -> None:
+    codec = {}
+    clips = codec_clips(work / "codecs")
+    for name, embedder in models.items():
+        codec[name] = {}
+        for kind, (path, timeline) in clips.items():
+            times, rgbs = samples(path, embedder.decode_side)
+            words = {id(timeline[-2][1]), id(timeline[-1][1])}
+            codec[name][kind] = (rgbs, truth(timeline, times), words)
+    picks = [("slides", 3), ("slides", 20), ("slides", 35), ("screencast", 5), ("camera", 5), ("camera", 16),
+             ("changing", 3), ("changing", 30)]
+    picks += [(k, len(got[next(iter(models))][k][0]) // 2) for k in sources if k.startswith("real:")]
+    sweep(models, got, codec, picks)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="tiny,vitb32")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--decode", action="store_true", help="time the decoder shortcuts (instead of the gate)")
     ap.add_argument("--real", nargs="*", default=[])
     ap.add_argument("--work", default=None, help="where generated footage is kept (default: a temporary folder)")
     args = ap.parse_args()
@@ -470,47 +576,17 @@ def main() -> None:
     from vidsearch.embed import Embedder
 
     work = Path(args.work or tempfile.mkdtemp(prefix="vidsearch_change_"))
-    kinds = footage(work / "footage")
-    sources = {k: (p, tl) for k, (p, tl) in kinds.items()}
+    sources = dict(footage(work / "footage"))
     sources.update({f"real:{Path(f).stem}": (Path(f), None) for f in args.real})
     paths = {"tiny": TINY, "vitb32": None}
-    models = {}
-    for name in args.models.split(","):
-        models[name] = Embedder(paths[name] or random_vit_b32(work / "vit_b32_random"))
-
-    got: dict[str, dict] = {}
-    rows = []
-    for name, embedder in models.items():
-        got[name] = {}
-        for kind, (path, timeline) in sources.items():
-            times, rgbs = samples(path, embedder.decode_side)
-            vecs = encode(embedder, rgbs)
-            labels = truth(timeline, times) if timeline is not None or not kind.startswith("real:") else None
-            got[name][kind] = (rgbs, vecs, labels)
-            embedded, cos, wrong = run_gate(rgbs, vecs, labels)
-            reused = len(rgbs) - embedded
-            stats = ([f"{cos.min():.4f}", *(f"{np.percentile(cos, q):.4f}" for q in (1, 5, 50))] if len(cos)
-                     else ["-"] * 4)
-            rows.append([name, kind, len(rgbs), embedded, f"{reused / len(rgbs):.2f}",
-                         wrong if labels is not None else "n/a", *stats])
-    table("Change gate (default thresholds) on samples every 1 s: reused = no model pass; cosine of each reused "
-          "vector to the model's own vector for that sample",
-          ["model", "footage", "samples", "embedded", "reused", "reused, picture differs", "min cos", "p1", "p5",
-           "median"], rows)
-
+    models = {name: Embedder(paths[name] or random_vit_b32(work / "vit_b32_random"))
+              for name in args.models.split(",") if name}
+    if args.decode:
+        part_decode(sources, models)
+        return
+    got = part_gate(models, sources)
     if args.sweep:
-        codec = {}
-        clips = codec_clips(work / "codecs")
-        for name, embedder in models.items():
-            codec[name] = {}
-            for kind, (path, timeline) in clips.items():
-                times, rgbs = samples(path, embedder.decode_side)
-                words = {id(timeline[-2][1]), id(timeline[-1][1])}
-                codec[name][kind] = (rgbs, truth(timeline, times), words)
-        picks = [("slides", 3), ("slides", 20), ("slides", 35), ("screencast", 5), ("camera", 5), ("camera", 16),
-                 ("changing", 3), ("changing", 30)]
-        picks += [(k, len(got[next(iter(models))][k][0]) // 2) for k in sources if k.startswith("real:")]
-        sweep(models, got, codec, picks)
+        part_sweep(work, models, sources, got)
 
 
 if __name__ == "__main__":

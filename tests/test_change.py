@@ -1,4 +1,6 @@
-"""The change gate: meaningful changes are embedded again, noise alone is not, reused vectors stay close."""
+"""Less work per sample: the change gate (meaningful changes are embedded again, noise alone is not, reused vectors
+stay close to the model's) and the decoder shortcuts of frames.py (the samples stay the frames a full decode shows
+at the marks)."""
 import cv2
 import numpy as np
 import pytest
@@ -129,3 +131,48 @@ def test_still_noisy_footage_reuses_vectors_close_to_the_models(tmp_path, tiny_m
     vecs = embedder.encode_images(rgbs)
     cos = vecs[1:] @ vecs[0]  # every sample reuses the first one's vector
     assert cos.min() >= 0.99, cos
+
+
+# -- Decoding less (vidsearch/extract/frames.py) must not change what is sampled ------------------------------
+
+def moving(n: int, w: int = 320, h: int = 180) -> list:
+    """Frames that all differ: a square crossing a noisy background, so a wrong frame shows."""
+    rng = np.random.default_rng(0)
+    back = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    out = []
+    for i in range(n):
+        img = back.copy()
+        x = (i * 7) % (w - 40)
+        img[60:100, x:x + 40] = (255, 0, 0)
+        out.append(img)
+    return out
+
+
+@pytest.mark.parametrize("name,codec,extra", [
+    ("bframes.mp4", "libx264", ["-g", "38", "-bf", "3"]),  # closed groups, B-frames (most unsampled ones skipped)
+    ("open_gop.mp4", "libx264", ["-g", "38", "-bf", "3", "-x264-params", "open-gop=1"]),  # shown before the keyframe
+    ("no_bframes.mkv", "libx264", ["-g", "50", "-bf", "0"]),
+    ("mpeg4_bframes.avi", "mpeg4", ["-g", "38", "-bf", "2", "-q:v", "4"]),  # open groups in AVI
+])
+@pytest.mark.parametrize("interval", [1.0, 0.7])
+def test_samples_are_the_frames_a_full_decode_shows_at_the_marks(tmp_path, name, codec, extra, interval):
+    path = encode(tmp_path / name, moving(200), fps=25, codec=codec, extra=extra)  # 8 s
+    import av
+
+    with av.open(str(path)) as c:  # every frame, in order, nothing skipped
+        s = c.streams.video[0]
+        full = [((f.pts - (s.start_time or 0)) * float(s.time_base), f.to_ndarray(format="rgb24"))
+                for f in c.decode(s)]
+    expected, nxt = [], 0.0
+    for t, rgb in sorted(full, key=lambda x: x[0]):
+        if t + 1e-3 >= nxt:
+            expected.append((t, rgb))
+            nxt = (np.floor((t + 1e-3) / interval) + 1) * interval
+    media = open_media(str(path))
+    try:
+        got = [(f.t, f.rgb) for f in media.frames(interval, 1000)]
+    finally:
+        media.close()
+    assert [round(t, 3) for t, _ in got] == [round(t, 3) for t, _ in expected]
+    for (t, a), (_, b) in zip(got, expected):
+        assert np.array_equal(a, b), t

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import av
 import cv2
@@ -18,6 +18,12 @@ from ..preprocess import reduce_to
 THUMB_SIDE = 320
 # Packets held while looking for the next keyframe: 20 s at 30 fps; past that the group is decoded as it comes.
 MAX_GROUP = 600
+# Decoder shortcuts (see _Video; benchmarks/change.py --decode measures each): FFmpeg's threading, planning each
+# group from its timestamps (decode up to its last sampled frame, then drain), skipping unsampled non-reference
+# frames.
+THREAD_TYPE = "AUTO"
+PLAN = True
+SKIP_NONREF = True
 
 
 UNREADABLE = "not a readable image or video (unknown format, or the file is damaged)"
@@ -102,9 +108,19 @@ class _Image:
 class _Video:
     """A video read with PyAV (FFmpeg), decoding only what the sampled frames need.
 
-    Packets are read one group of pictures (keyframe to keyframe) at a time. A group that holds no mark is
-    never decoded, and decoding stops at the last mark inside a group. Frames are converted only at
-    marks, scaled down in the same FFmpeg pass to the `side` the model's preprocessing needs.
+    Packets are read one group of pictures (keyframe to keyframe) at a time. Each mark takes the first frame
+    shown at or after it; which frames those are is worked out from the group's packet timestamps before
+    anything is decoded (`_Sampler.plan`), so that:
+
+    - a group that holds no mark is never decoded;
+    - a group is decoded only up to the packet of its last sampled frame, and the frames the decoder still holds
+      are drained out rather than pushed out by decoding more packets (a group whose only mark falls on its
+      keyframe costs one decoded picture);
+    - non-reference frames (most B-frames) that are not sampled are skipped: nothing depends on them.
+
+    None of this changes which frame a mark takes or its pixels (tests/test_extract.py, tests/test_change.py,
+    benchmarks/change.py --decode). Frames are converted only at marks, scaled down in the same FFmpeg pass to
+    the `side` the model's preprocessing needs.
     """
 
     def __init__(self, path: str, container):
@@ -118,64 +134,27 @@ class _Video:
 
     def frames(self, interval: float, side: int) -> Iterator[Frame]:
         stream = self._stream
-        stream.thread_type = "AUTO"
-        tb = float(stream.time_base or 0) or 1 / 90000
-        start = stream.start_time or 0
-        eps = 1e-3
-        frame_dur = 1.0 / self.info.fps if self.info.fps else 0.0
-        state = {"next": 0.0, "n": 0, "end": 0.0}
-
-        def take(frames) -> Iterator[Frame]:
-            for fr in frames:
-                if fr.pts is None:
-                    continue
-                t = max((fr.pts - start) * tb, 0.0)
-                if t + eps < state["next"]:
-                    continue
-                rgb = self._to_rgb(fr, side)
-                if state["n"] == 0:  # its size is what a viewer sees, rotation applied
-                    self.info.height, self.info.width = _display_size(fr)
-                state["n"] += 1
-                yield Frame(t, rgb)
-                state["next"] = (math.floor((t + eps) / interval) + 1) * interval
-
-        def decode(packets, until: float | None) -> Iterator[Frame]:
-            """Decode `packets` in order, stopping once every mark before `until` (seconds) has its frame."""
-            for p in packets:
-                if until is not None and state["next"] >= until:
-                    return
-                try:
-                    frames = stream.codec_context.decode(p)
-                except av.FFmpegError:
-                    continue  # a damaged packet: the frames around it still count
-                yield from take(frames)
-
+        stream.thread_type = THREAD_TYPE
+        sampler = _Sampler(self, interval, side)
         group: list = []
         try:
             for p in self._container.demux(stream):
-                when = p.pts if p.pts is not None else p.dts
-                if when is not None:  # the duration comes from the packets: the last frames may never be decoded
-                    last = (when - start) * tb + (p.duration * tb if p.duration else frame_dur)
-                    state["end"] = max(state["end"], last)
+                when = sampler.saw(p)
                 if p.size == 0:
                     continue
                 if p.is_keyframe and group and when is not None:
-                    yield from decode(group, (when - start) * tb)
+                    yield from sampler.decode(group, when, closed=True)
                     group = []
                 elif len(group) >= MAX_GROUP:  # a stream with few keyframes: bound what waits in memory
-                    yield from decode(group, None)
+                    yield from sampler.decode(group, None, closed=False)
                     group = []
                 group.append(p)
         except av.FFmpegError:
             pass  # a truncated or damaged file: keep what was read before the damage
-        yield from decode(group, None)
-        try:
-            yield from take(stream.codec_context.decode(None))
-        except av.FFmpegError:
-            pass
-        if state["n"] == 0:
+        yield from sampler.decode(group, None, closed=True)
+        if sampler.n == 0:
             raise MediaError(UNREADABLE)
-        self.info.duration = state["end"]
+        self.info.duration = sampler.end
 
     @staticmethod
     def _to_rgb(fr, side: int) -> np.ndarray:
@@ -189,6 +168,107 @@ class _Video:
 
     def close(self) -> None:
         self._container.close()
+
+
+class _Sampler:
+    """One pass of `_Video.frames`: the next mark, what was taken, and the decoding of one group of packets."""
+
+    EPS = 1e-3  # seconds: a frame this close before a mark counts as at the mark
+
+    def __init__(self, video: _Video, interval: float, side: int):
+        self.video, self.interval, self.side = video, interval, side
+        stream = video._stream
+        self.ctx = stream.codec_context
+        self.tb = float(stream.time_base or 0) or 1 / 90000
+        self.start = stream.start_time or 0
+        self.frame_dur = 1.0 / video.info.fps if video.info.fps else 0.0
+        self.next = 0.0  # seconds: the next mark
+        self.n = 0  # frames taken
+        self.end = 0.0  # seconds: the end of the last packet seen
+
+    def seconds(self, pts: int) -> float:
+        return max((pts - self.start) * self.tb, 0.0)
+
+    def saw(self, p) -> int | None:
+        """Note a demuxed packet (the duration comes from the packets: the last frames may never be decoded);
+        its timestamp, or None."""
+        when = p.pts if p.pts is not None else p.dts
+        if when is not None:
+            last = (when - self.start) * self.tb + (p.duration * self.tb if p.duration else self.frame_dur)
+            self.end = max(self.end, last)
+        return when
+
+    def mark_after(self, t: float) -> float:
+        return (math.floor((t + self.EPS) / self.interval) + 1) * self.interval
+
+    def take(self, frames) -> Iterator[Frame]:
+        for fr in frames:
+            if fr.pts is None:
+                continue
+            t = self.seconds(fr.pts)
+            if t + self.EPS < self.next:
+                continue
+            rgb = self.video._to_rgb(fr, self.side)
+            if self.n == 0:  # its size is what a viewer sees, rotation applied
+                self.video.info.height, self.video.info.width = _display_size(fr)
+            self.n += 1
+            yield Frame(t, rgb)
+            self.next = self.mark_after(t)
+
+    def plan(self, group: list, until: float | None) -> tuple[set[int], bool] | None:
+        """Which packets of `group` hold the frames the marks will take, from their timestamps, and whether
+        they are all the marks before `until` seconds (if not, a mark falls between the group's last frame and
+        the next keyframe: its frame may be one that is decoded after that keyframe but shown before it, and
+        needs this group's last pictures). None when the timestamps cannot tell: a packet without one, or
+        timestamps that never go back in decoding order (no reordering, or decoding times standing in for
+        presentation times: a B-frame's packet would then be taken for another frame's)."""
+        pts = [p.pts for p in group]
+        if None in pts or all(a < b for a, b in zip(pts, pts[1:])):
+            return None
+        nxt, taken = self.next, set()
+        for i in sorted(range(len(group)), key=lambda i: group[i].pts):
+            t = self.seconds(group[i].pts)
+            if until is not None and t >= until:
+                break
+            if t + self.EPS >= nxt:
+                taken.add(i)
+                nxt = self.mark_after(t)
+        return taken, until is None or nxt >= until
+
+    def send(self, p, skip: bool = False) -> Iterator[Frame]:
+        """Decode one packet (None: drain the decoder); `skip`: a non-reference frame in it need not be."""
+        self.ctx.skip_frame = "NONREF" if skip and SKIP_NONREF else "DEFAULT"
+        try:
+            frames = self.ctx.decode(p)
+        except av.FFmpegError:
+            frames = []  # a damaged packet: the frames around it still count
+        finally:
+            self.ctx.skip_frame = "DEFAULT"
+        yield from self.take(frames)
+
+    def decode(self, group: list, keyframe: int | None, closed: bool) -> Iterator[Frame]:
+        """Decode what the marks need of `group` (packets in decoding order). `keyframe`: the timestamp of the
+        keyframe that follows it, if any. `closed`: the next packet sent, if any, will be a keyframe, so the
+        decoder may be drained and reset after this group."""
+        until = None if keyframe is None else (keyframe - self.start) * self.tb
+        if until is not None and self.next >= until:
+            return  # no mark in this group
+        planned = self.plan(group, until) if PLAN else None
+        if planned is None:  # decode in order until every mark before `until` is taken
+            for p in group:
+                if until is not None and self.next >= until:
+                    break
+                yield from self.send(p)
+            closed = closed and (until is None or self.next >= until)
+        else:
+            taken, covered = planned
+            closed = closed and covered
+            # Up to the last packet that holds a sampled frame; all of them when the next packets depend on these.
+            for i in range(max(taken, default=-1) + 1 if closed else len(group)):
+                yield from self.send(group[i], skip=i not in taken)
+        if closed:  # the frames the decoder still holds, then a reset, ready for a keyframe
+            yield from self.send(None)
+            self.ctx.flush_buffers()
 
 
 def _rotation(fr) -> float:
