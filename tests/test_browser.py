@@ -34,7 +34,8 @@ def server(tmp_path_factory, shapes_video, tiny_model):
 
     root = tmp_path_factory.mktemp("browser")
     index = Index(root / "index", model=tiny_model)
-    index.add([build_library(root / "library", shapes_video[0])])
+    # Every sample embedded: with reuse, a still segment's samples share one vector and its best frame is its first.
+    index.add([build_library(root / "library", shapes_video[0])], reuse=False)
     app = create_app(index)
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
