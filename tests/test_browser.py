@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 
 import pytest
+from browsers import CHROMIUM, chromium, serving
 from media import draw
 from PIL import Image
 from test_web import build_library
 
 from vidsearch.index import Index
 from vidsearch.web import create_app
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -30,30 +26,19 @@ document.addEventListener('playing', e => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shapes_video, tiny_model):
-    import waitress
-
     root = tmp_path_factory.mktemp("browser")
     index = Index(root / "index", model=tiny_model)
     # Every sample embedded: with reuse, a still segment's samples share one vector and its best frame is its first.
     index.add([build_library(root / "library", shapes_video[0])], reuse=False)
-    app = create_app(index)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(create_app(index)) as url:
+        yield url
     index.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

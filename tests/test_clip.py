@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from browsers import CHROMIUM, chromium, serving
 from click.testing import CliRunner
 from media import FFMPEG, draw, encode
 from PIL import Image
@@ -278,32 +279,18 @@ def test_the_cli_says_what_is_wrong_in_one_sentence(index, library, tmp_path, ar
     assert not (tmp_path / "x.mp4").exists()
 
 
-# The player in a real browser (as tests/test_browser.py, whose fixtures are not shared).
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
+# The player in a real browser.
 @pytest.fixture(scope="module")
 def server(index):
-    import waitress
-
-    server = waitress.create_server(create_app(index), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(create_app(index)) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -311,7 +298,6 @@ def page(server):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         yield page
-        browser.close()
         assert not errors, errors
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browsers import CHROMIUM, chromium, serving
 from click.testing import CliRunner
 from media import draw, encode
 from PIL import Image
@@ -411,29 +412,15 @@ def test_an_index_of_format_2_is_dated_by_mtime_and_can_be_filtered(tmp_path, ti
 
 # -- the Refine panel in a browser --------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.fixture(scope="module")
 def served(index):
-    import threading
-
-    import waitress
-
-    server = waitress.create_server(create_app(index), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(create_app(index)) as url:
+        yield url
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 def test_the_refine_panel_filters_in_a_browser(served, library):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+    with chromium() as browser:
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -460,5 +447,4 @@ def test_the_refine_panel_filters_in_a_browser(served, library):
         page.wait_for_selector(".card")
         names = page.locator(".card .name").all_inner_texts()
         assert names and set(names) == {"long.mp4"}
-        browser.close()
     assert not errors, errors

@@ -380,7 +380,7 @@ def test_status_api_and_page(small_index):
 
 
 def test_indexing_line_in_a_browser(small_index):
-    from test_browser import ARGS, CHROMIUM
+    from browsers import ARGS, CHROMIUM
 
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")

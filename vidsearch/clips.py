@@ -33,7 +33,7 @@ from pathlib import Path
 import av
 
 from .errors import ClipError, MediaError
-from .playback import FFMPEG
+from .playback import FFMPEG, pid_alive
 
 CLIPS = "clips"
 MAX_SECONDS = 600.0  # the longest clip made by default
@@ -233,7 +233,7 @@ class Clips:
             owner = f.name.split("-")[0]
             try:
                 if part is not None:
-                    if not _alive(int(part.group(1))):
+                    if not pid_alive(int(part.group(1))):
                         f.unlink(missing_ok=True)
                 elif f.suffix == ".lock":
                     _drop_lock(f)
@@ -297,13 +297,3 @@ def _drop_lock(path: Path) -> None:
         pass  # being made now
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -182,7 +182,7 @@ class Proxies:
         for f in self.folder.iterdir():
             part = _PART.search(f.name)
             owner = f.name.split("-")[0]
-            dead_part = part is not None and not _alive(int(part.group(1)))
+            dead_part = part is not None and not pid_alive(int(part.group(1)))
             orphan = f.suffix == ".mp4" and owner.isdigit() and int(owner) not in source_ids
             if dead_part or orphan:
                 f.unlink(missing_ok=True)
@@ -241,7 +241,8 @@ class Proxies:
         job.progress = 1.0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether the process that wrote a part file still runs (it is another's, not a leftover)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
