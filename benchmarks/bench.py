@@ -1,6 +1,6 @@
 """vidsearch benchmark: indexing speed, image throughput and search latency, each against a baseline.
 
-    python benchmarks/bench.py [index] [images] [search] [ray] [--minutes 5] [--work DIR]
+    python benchmarks/bench.py [index] [images] [search] [ray] [models] [--minutes 5] [--work DIR]
 
 Media are generated with ffmpeg; the model is ViT-B-32 with random weights saved in open_clip's local-dir format
 (the compute of the real weights, loaded through the same path as a user's model). Each measurement runs in a
@@ -75,7 +75,7 @@ def make_images(folder: Path, n: int = 500) -> Path:
 
 # -- measurements (each runs in its own process) -------------------------------------------------------------
 
-def m_pipeline(model: str, paths: list[str], work: str, batch: int) -> dict:
+def m_pipeline(model: str, paths: list[str], work: str, batch: int, reuse: bool = True) -> dict:
     import shutil
 
     from vidsearch import Index
@@ -85,19 +85,43 @@ def m_pipeline(model: str, paths: list[str], work: str, batch: int) -> dict:
     idx.embedder.encode_images([np.zeros((8, 8, 3), np.uint8)])  # model load and runtime setup are not indexing time
     t = time.perf_counter()
     cpu = time.process_time()  # every thread of this process
-    report = idx.add(paths)
-    return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - cpu, "frames": report.frames_added}
+    report = idx.add(paths, reuse=reuse)
+    return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - cpu, "frames": report.frames_added,
+            "embedded": report.frames_embedded}
+
+
+def m_same_moments(reused: str, full: str, queries: int = 20) -> dict:
+    """Top-10 moments of the same queries in an index made with reuse and one without: the largest difference of
+    a moment's start or end, and whether the same videos come in the same order."""
+    from vidsearch import Index
+
+    a, b = Index(reused), Index(full)
+    rng = np.random.default_rng(0)
+    worst, same_order = 0.0, True
+    texts = [f"{w} {v}" for w, v in zip(rng.choice(["a slide", "a street", "a person", "text", "a chart",
+                                                    "a car", "a title", "people"], queries),
+                                         rng.choice(["walking", "with numbers", "at night", "in red", "close up"],
+                                                    queries))]
+    for text in texts:
+        ha, hb = (i.search(text, k=10, per_video=0, min_score=-1) for i in (a, b))
+        same_order &= [h.source for h in ha] == [h.source for h in hb]
+        worst = max([worst] + [max(abs(x.start - y.start), abs(x.end - y.end)) for x, y in zip(ha, hb)])
+    return {"worst_s": worst, "same_order": same_order, "queries": len(texts)}
 
 
 def m_decode(video: str) -> dict:
-    from vidsearch.extract import open_media
-    from vidsearch.preprocess import fit_square
+    import open_clip
 
+    from vidsearch.extract import open_media
+    from vidsearch.preprocess import Preprocessor
+
+    cfg = {"size": 224, "mean": open_clip.OPENAI_DATASET_MEAN, "std": open_clip.OPENAI_DATASET_STD}
+    pre = Preprocessor(open_clip.image_transform(224, is_train=False), cfg)  # ViT-B-32's own preprocessing
     t, n = time.perf_counter(), 0
     cpu = time.process_time()  # every thread of this process
     media = open_media(video)
-    for fr in media.frames(1.0):
-        fit_square(fr.rgb, 224, (0.48, 0.46, 0.41))
+    for fr in media.frames(1.0, pre.decode_side):
+        pre.square(fr.rgb)
         n += 1
     return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - cpu, "frames": n}
 
@@ -227,6 +251,35 @@ def part_index(work: Path, model: str, minutes: float, batch: int) -> None:
     print(f"pipeline vs naive loop: {speedup:.1f}x faster")
 
 
+def part_still(work: Path, model: str, batch: int) -> None:
+    """Still-shot footage (slides with sensor noise and cuts, a fixed camera with motion in part of the frame, a
+    screencast) beside always-changing video: change-aware embedding against embedding every sample and against the
+    naive loop, in the same run, and whether the moments found are the same."""
+    from change import footage  # benchmarks/change.py: the footage its thresholds were chosen on
+
+    rows = []
+    for kind, (video, _) in footage(work / "still").items():
+        secs = _duration(video)
+        reused = child("pipeline", model, [str(video)], str(work / f"idx-{kind}"), batch)
+        full = child("pipeline", model, [str(video)], str(work / f"idx-{kind}-full"), batch, False)
+        naive = child("naive_video", model, str(video))
+        same = child("same_moments", str(work / f"idx-{kind}"), str(work / f"idx-{kind}-full"))
+        rows.append([kind, f"{reused['embedded']}/{reused['frames']}", f"{secs / reused['seconds']:.1f}x",
+                     f"{secs / full['seconds']:.1f}x", f"{secs / naive['seconds']:.1f}x",
+                     f"{naive['seconds'] / reused['seconds']:.1f}x", f"{same['worst_s']:g}",
+                     "yes" if same["same_order"] else "no"])
+    table("Change-aware embedding, 720p, 1 s interval, ViT-B-32: real-time factors",
+          ["footage", "embedded/sampled", "with reuse", "every sample", "naive loop", "reuse vs naive",
+           "top-10 moments: worst shift s", "same videos, same order"], rows)
+
+
+def _duration(video: Path) -> float:
+    import av
+
+    with av.open(str(video)) as container:
+        return container.duration / av.time_base
+
+
 def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
     """The index part's video twice (two hard links: two sources), so that two workers each have a file."""
     video = make_video(work / f"720p_{minutes:g}min.mp4", int(minutes * 60))
@@ -255,8 +308,9 @@ def part_ray(work: Path, model: str, minutes: float, batch: int) -> None:
 def part_images(work: Path, model: str, batch: int) -> None:
     folder = make_images(work / "images")
     rows = []
-    for label, name, args in [("vidsearch index (batched)", "pipeline", (model, [str(folder)], str(work / "idx_img"), batch)),
-                              ("one image at a time", "naive_images", (model, str(folder)))]:
+    for label, name, args in [
+            ("vidsearch index (batched)", "pipeline", (model, [str(folder)], str(work / "idx_img"), batch)),
+            ("one image at a time", "naive_images", (model, str(folder)))]:
         r = child(name, *args)
         rows.append([label, r["frames"], f"{r['frames'] / r['seconds']:.1f}", f"{r['seconds']:.1f}"])
     table("500 JPEGs, 320-4000 px", ["what", "images", "images/s", "seconds"], rows)
@@ -346,8 +400,154 @@ def part_search(work: Path, model: str, sizes: list[int]) -> None:
            "build s", "peak RSS MB"], rows)
 
 
+# -- models: the image and text towers of the models in docs/models.md ------------------------------------------
+
+# (open_clip name, pretrained tag) as docs/models.md lists them; ViT-B-32 first, the others are timed against it.
+GUIDE_MODELS = [
+    ("ViT-B-32", "laion2b_s34b_b79k"),
+    ("ViT-B-32-256", "datacomp_s34b_b86k"),
+    ("ViT-B-32-SigLIP2-256", "webli"),
+    ("ViT-B-16-SigLIP2", "webli"),
+    ("PE-Core-T-16-384", "meta"),
+    ("PE-Core-B-16", "meta"),
+    ("MobileCLIP2-S0", "dfndr2b"),
+    ("MobileCLIP2-S2", "dfndr2b"),
+    ("ViT-L-14", "datacomp_xl_s13b_b90k"),
+]
+
+
+def random_model(folder: Path, name: str, pretrained: str) -> str:
+    """open_clip's `name` with random weights in local-dir format, with the preprocessing of its `pretrained` tag
+    (input size, resize mode, interpolation, mean and std): the compute of the real model, loaded the way a user's
+    local copy is."""
+    import logging
+
+    import open_clip
+    from safetensors.torch import save_file
+
+    cfg = open_clip.get_model_config(name)
+    tag = open_clip.get_pretrained_cfg(name, pretrained)
+    if tag.get("quick_gelu"):
+        cfg["quick_gelu"] = True
+    pp = {"size": cfg["vision_cfg"]["image_size"],
+          **{k: tag[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": pp}))
+    logging.disable(logging.WARNING)  # "no weights in the folder": they are written next
+    try:
+        model = open_clip.create_model(f"local-dir:{folder}")
+    finally:
+        logging.disable(logging.NOTSET)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    return f"local-dir:{folder}"
+
+
+def m_write_model(folder: str, name: str, pretrained: str) -> dict:
+    t = time.perf_counter()
+    random_model(Path(folder), name, pretrained)
+    size = sum(f.stat().st_size for f in Path(folder).iterdir())
+    return {"seconds": time.perf_counter() - t, "mb": size / 1e6}
+
+
+def m_towers(model: str, batch: int, backend: str, cache: str) -> dict:
+    """The image tower's time per frame (batches of `batch` prepared frames) and the text tower's per query, through
+    vidsearch's Embedder. A tokenizer that cannot be loaded here (a Hugging Face one that must be downloaded) is
+    replaced by open_clip's CLIP tokenizer at the model's context length, so that the towers can still be timed."""
+    os.environ["XDG_CACHE_HOME"] = cache  # the ONNX exports of random weights go with the temporary folder
+    import open_clip
+
+    from vidsearch.embed import Embedder
+
+    out = {"tokenizer": ""}
+    try:
+        open_clip.get_tokenizer(model)
+    except (ImportError, OSError, ValueError) as e:  # transformers missing; its files missing from the folder
+        out["tokenizer"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:120]}"
+        cfg = json.loads((Path(model.split(":", 1)[1]) / "open_clip_config.json").read_text())["model_cfg"]
+        length = cfg["text_cfg"].get("context_length", 77)
+        open_clip.get_tokenizer = lambda *a, **k: open_clip.SimpleTokenizer(context_length=length)
+    t = time.perf_counter()
+    e = Embedder(model, backend=backend)
+    out["load_s"] = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    squares = [e.prepare(rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)) for _ in range(batch)]
+    out["input"] = list(squares[0].shape[:2])
+    t = time.perf_counter()
+    e.encode_prepared(squares[:2])  # builds the ONNX Runtime session (export, check) where backend is auto
+    out["image_setup_s"] = time.perf_counter() - t
+    out["image_backend"] = "onnxruntime" if e._sessions.get("image") is not None else "torch"
+    e.encode_prepared(squares)  # first full batch: allocations
+    out["load"] = os.getloadavg()[0]  # other work on the machine (the timing takes the least disturbed batch)
+    times, start, cpu = [], time.perf_counter(), time.process_time()
+    while len(times) < 3 or (time.perf_counter() - start < 8 and len(times) < 20):
+        t = time.perf_counter()
+        e.encode_prepared(squares)
+        times.append(time.perf_counter() - t)
+    # Wall time: the least disturbed batch. CPU time (all threads of this process, per frame) is the steadier
+    # figure on a shared machine: other work delays these threads but adds little to their CPU time.
+    out["image_cpu_ms"] = 1000 * (time.process_time() - cpu) / (len(times) * batch)
+    out["image_ms"] = 1000 * min(times) / batch
+    out["image_ms_median"] = 1000 * float(np.median(times)) / batch
+    out["batches"] = len(times)
+    out["dim"] = e.dim
+    e.encode_text(["a photo of a dog"])  # text session
+    out["text_backend"] = "onnxruntime" if e._sessions.get("text") is not None else "torch"
+    lat, cpu_lat = [], []
+    for i in range(20):
+        t, cpu = time.perf_counter(), time.process_time()
+        e.encode_text([f"a photo of thing number {i} on a table"])  # never a cached text
+        lat.append(time.perf_counter() - t)
+        cpu_lat.append(time.process_time() - cpu)
+    out["text_ms"] = 1000 * float(np.median(lat))
+    out["text_cpu_ms"] = 1000 * float(np.median(cpu_lat))
+    return out
+
+
+def part_models(work: Path, batch: int, models: list[tuple[str, str]] = GUIDE_MODELS) -> None:
+    """Each model of docs/models.md with random weights, in its own processes: written to a temporary local-dir
+    folder, then timed through the Embedder as vidsearch runs it (backend auto: ONNX Runtime where its export
+    works) and on PyTorch; the folder and its ONNX exports are deleted after each model."""
+    import shutil
+
+    rows, notes, base = [], [], {}
+    for name, pretrained in models:
+        tmp = Path(tempfile.mkdtemp(prefix="models-", dir=work))
+        try:
+            w = child("write_model", str(tmp / "model"), name, pretrained)
+            runs = {b: child("towers", f"local-dir:{tmp / 'model'}", batch, b, str(tmp / "cache"))
+                    for b in ("auto", "torch")}
+        except SystemExit as e:
+            rows.append([name, pretrained] + ["failed"] + ["-"] * 14)
+            notes.append(f"{name}: {str(e).strip().splitlines()[-1]}")
+            continue
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        auto, torch_ = runs["auto"], runs["torch"]
+        base = base or {"auto": auto["image_cpu_ms"], "torch": torch_["image_cpu_ms"]}
+        if auto["tokenizer"]:
+            notes.append(f"{name}: its tokenizer does not load here ({auto['tokenizer']}); text timed with "
+                         f"open_clip's CLIP tokenizer at its context length (*)")
+        rows.append([name, pretrained, "x".join(map(str, auto["input"])), auto["dim"], auto["image_backend"],
+                     f"{auto['image_ms']:.1f}", f"{auto['image_cpu_ms']:.1f}",
+                     f"{auto['image_cpu_ms'] / base['auto']:.2f}",
+                     f"{torch_['image_ms']:.1f}", f"{torch_['image_cpu_ms']:.1f}",
+                     f"{torch_['image_cpu_ms'] / base['torch']:.2f}",
+                     auto["text_backend"] + ("*" if auto["tokenizer"] else ""), f"{auto['text_ms']:.1f}",
+                     f"{auto['text_cpu_ms']:.1f}", f"{auto['peak_rss_mb']:.0f}", f"{w['mb']:.0f}",
+                     f"{auto['load']:.1f}/{torch_['load']:.1f}"])
+    table(f"Image tower per frame (batch {batch}, fp32; wall: the least disturbed of >= 3 batches, CPU: all of "
+          f"them) and text tower per query (median of 20), through vidsearch's Embedder, random weights; "
+          f"x ViT-B-32 is the ratio of CPU times",
+          ["model", "pretrained", "input", "dim", "image on", "ms/frame", "CPU ms/frame", "x ViT-B-32",
+           "torch ms/frame", "torch CPU ms/frame", "x ViT-B-32 (torch)", "text on", "text ms/query",
+           "text CPU ms/query", "peak RSS MB", "weights MB", "load auto/torch"], rows)
+    for note in notes:
+        print(f"  {note}")
+
+
 MEASURES = {"pipeline": m_pipeline, "decode": m_decode, "embed": m_embed, "naive_video": m_naive_video,
-            "naive_images": m_naive_images, "search": m_search, "ray": m_ray}
+            "naive_images": m_naive_images, "search": m_search, "ray": m_ray,
+            "write_model": m_write_model, "towers": m_towers, "same_moments": m_same_moments}
 
 
 def main() -> None:
@@ -358,7 +558,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["index", "images", "search"],
-                    choices=["index", "images", "search", "ray"])
+                    choices=["index", "still", "images", "search", "ray", "models"])
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the generated video")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[10_000, 100_000, 1_000_000],
@@ -371,12 +571,16 @@ def main() -> None:
     model = random_vit_b32(args.work / "vit-b-32-random")
     if "index" in args.parts:
         part_index(args.work, model, args.minutes, args.batch_size)
+    if "still" in args.parts:
+        part_still(args.work, model, args.batch_size)
     if "images" in args.parts:
         part_images(args.work, model, args.batch_size)
     if "search" in args.parts:
         part_search(args.work, model, args.sizes)
     if "ray" in args.parts:
         part_ray(args.work, model, args.minutes, args.batch_size)
+    if "models" in args.parts:
+        part_models(args.work, args.batch_size)
 
 
 def platform_line() -> str:
