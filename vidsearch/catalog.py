@@ -21,7 +21,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,8 @@ CREATE TABLE sources (
     height INTEGER NOT NULL,
     frames INTEGER NOT NULL,
     indexed_at REAL NOT NULL,
-    created REAL NOT NULL DEFAULT 0  -- when the media was made (container or EXIF date, else mtime): UNIX time
+    created REAL NOT NULL DEFAULT 0,  -- when the media was made (container or EXIF date, else mtime): UNIX time
+    hash TEXT  -- the content hash (copies.py), NULL until a file of the same size makes it needed (version 4)
 );
 CREATE TABLE frames (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,6 +55,16 @@ CREATE TABLE skipped (
     at REAL NOT NULL
 );
 """
+# Version 4: other paths holding a source's exact bytes (ingest/copies.py), indexed once under the source.
+COPIES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS copies (
+    path TEXT PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS copies_by_source ON copies(source_id);
+"""
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -68,7 +79,16 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
         db.execute("UPDATE sources SET created = mtime")
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}  # version → the step to the next one
+def _v3_to_v4(db: sqlite3.Connection) -> None:
+    # Version 4 knows byte copies: a content hash per source (computed when needed) and the copies' paths.
+    if "hash" not in {r[1] for r in db.execute("PRAGMA table_info(sources)")}:
+        db.execute("ALTER TABLE sources ADD COLUMN hash TEXT")
+    for statement in COPIES_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}  # version → the step to the next one
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,17 @@ class Source:
     frames: int
     indexed_at: float
     created: float  # when the media was made: its container's or EXIF date where it has one, else its mtime
+    hash: str | None = None  # content hash, computed only when another file of its size needs comparing
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Another path holding a source's exact bytes: in the index, but not decoded or embedded again."""
+
+    path: str
+    source_id: int
+    size: int
+    mtime: float
 
 
 @dataclass(frozen=True)
@@ -195,7 +226,7 @@ class Catalog:
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
                 db.execute("BEGIN IMMEDIATE")
-                for statement in SCHEMA.split(";"):
+                for statement in (SCHEMA + COPIES_SCHEMA).split(";"):
                     if statement.strip():
                         db.execute(statement)
                 meta = {**meta, "format_version": SCHEMA_VERSION, "created_at": time.time(), "generation": 0}
@@ -257,6 +288,10 @@ class Catalog:
         rows = self._all(f"SELECT {_columns(Source)} FROM sources WHERE id=?", (source_id,))
         return Source(*rows[0]) if rows else None
 
+    def source_at(self, path: str) -> Source | None:
+        rows = self._all(f"SELECT {_columns(Source)} FROM sources WHERE path=?", (path,))
+        return Source(*rows[0]) if rows else None
+
     def folders(self) -> list[str]:
         """The folders that hold indexed sources, sorted (kept until the catalog changes: a page lists them)."""
         with self._lock:
@@ -273,7 +308,22 @@ class Catalog:
             "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM frames),"
             " (SELECT count(*) FROM sources WHERE kind='video'), (SELECT count(*) FROM sources WHERE kind='image'),"
             " (SELECT count(*) FROM skipped)")
-        return dict(zip(("sources", "frames", "videos", "images", "skipped"), row))
+        counts = dict(zip(("sources", "frames", "videos", "images", "skipped"), row))
+        return {**counts, "copies": self._all("SELECT count(*) FROM copies")[0][0]}
+
+    def copies(self, source_id: int | None = None) -> list[Copy]:
+        """The byte copies of one source, or of all, by path."""
+        where, args = ("WHERE source_id=?", (source_id,)) if source_id is not None else ("", ())
+        return [Copy(*r) for r in self._all(f"SELECT {_columns(Copy)} FROM copies {where} ORDER BY path", args)]
+
+    def copy_paths(self, source_paths: Sequence[str]) -> dict[str, list[str]]:
+        """{source path: its copies' paths, sorted} for those of these sources that have copies."""
+        rows = self._all(f"SELECT s.path, c.path FROM copies c JOIN sources s ON s.id = c.source_id "
+                         f"WHERE s.path IN ({_in(len(source_paths))}) ORDER BY c.path", list(source_paths))
+        out: dict[str, list[str]] = {}
+        for source, copy in rows:
+            out.setdefault(source, []).append(copy)
+        return out
 
     def frames(self, ids: Sequence[int]) -> dict[int, StoredFrame]:
         """The frames among `ids` that are still in the catalog."""
@@ -382,6 +432,29 @@ class Catalog:
         old = [r[0] for r in self._db.execute("SELECT id FROM frames WHERE source_id=?", (row[0],))]
         self._db.execute("DELETE FROM sources WHERE id=?", (row[0],))
         return True, old
+
+    def set_hash(self, path: str, content_hash: str) -> None:
+        """Remember a source's content hash (a cache of its bytes: needs no generation bump)."""
+        with self._lock:
+            try:
+                self._db.execute("UPDATE sources SET hash=? WHERE path=?", (content_hash, path))
+            except sqlite3.Error as e:
+                raise WriteError(self.root, e) from e
+
+    def add_copy(self, path: str, of: str, size: int, mtime: float) -> None:
+        """(inside `write`) Record `path` as a byte copy of the source at `of`."""
+        self._db.execute("INSERT OR REPLACE INTO copies SELECT ?, id, ?, ? FROM sources WHERE path=?",
+                         (path, size, mtime, of))
+
+    def drop_copy(self, path: str) -> bool:
+        """(inside `write`) Forget a copy; True if `path` was one."""
+        return self._db.execute("DELETE FROM copies WHERE path=?", (path,)).rowcount > 0
+
+    def promote(self, copy: Copy) -> None:
+        """(inside `write`) The copy's source moves to the copy's path; its id, frames and vectors stay."""
+        self._db.execute("DELETE FROM copies WHERE path=?", (copy.path,))
+        self._db.execute("UPDATE sources SET path=?, size=?, mtime=? WHERE id=?",
+                         (copy.path, copy.size, copy.mtime, copy.source_id))
 
     def remember_skip(self, path: str, reason: str, size: int, mtime: float) -> None:
         """(inside `write`) Remember a file as unreadable until its size or mtime changes."""

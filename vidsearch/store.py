@@ -23,6 +23,14 @@ def staging_dir(root: Path) -> Path:
     return root / THUMBS / "staging"
 
 
+def _unchanged(path: str, size: int, mtime: float) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime) == (size, mtime)
+
+
 def thumb_path(root: Path, frame_id: int) -> Path:
     return root / THUMBS / str(frame_id // 1000) / f"{frame_id}.jpg"
 
@@ -50,16 +58,19 @@ class Store:
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
-                   created: float | None = None) -> list[int]:
+                   created: float | None = None, content_hash: str | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
-        atomically. `created`: when the media was made (UNIX time), by default its mtime."""
+        atomically. `created`: when the media was made (UNIX time), by default its mtime. What `path` held before
+        stays with its byte copies, if it has any (see let_go)."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
             with self.catalog.write() as gens:
-                _, removed = self.catalog.drop_source(path)
+                _, removed = self.let_go(path)
                 ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors,
                                               created)
+                if content_hash is not None:
+                    self.catalog.set_hash(path, content_hash)
                 for fid, (_, _, staged) in zip(ids, frames):
                     # Put in place before the commit: a crash leaves at worst an unreferenced file, overwritten when
                     # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
@@ -76,15 +87,38 @@ class Store:
         return ids
 
     def remove_source(self, path: str, skipped_reason: str | None = None, size: int = 0, mtime: float = 0) -> bool:
-        """Drop a source (and, with a reason, remember the file as unreadable). True if it was indexed."""
+        """Drop a path from the index (see let_go; with a reason, remember the file as unreadable). True if it was
+        indexed, as a source or as a copy."""
         with self.catalog.write() as gens:
-            existed, removed = self.catalog.drop_source(path)
+            existed, removed = self.let_go(path)
             if skipped_reason is not None:
                 self.catalog.remember_skip(path, skipped_reason, size, mtime)
             else:
                 self.catalog.forget_skip(path)
         self._committed(gens, removed, [], [])
         return existed
+
+    def let_go(self, path: str) -> tuple[bool, list[int]]:
+        """(inside a catalog write) Take `path` out of the index: a byte copy just goes; a source with a copy that
+        still holds its bytes moves to that copy's path, keeping its id, frames and thumbnails; any other source
+        goes with its frames. (whether `path` was indexed, the frame ids that went)"""
+        if self.catalog.drop_copy(path):
+            return True, []
+        source = self.catalog.source_at(path)
+        for copy in self.catalog.copies(source.id) if source is not None else []:
+            if _unchanged(copy.path, copy.size, copy.mtime):
+                self.catalog.promote(copy)
+                return True, []
+            self.catalog.drop_copy(copy.path)  # changed or gone: its own run takes it
+        return self.catalog.drop_source(path)
+
+    def put_copy(self, path: str, of: str, size: int, mtime: float) -> None:
+        """Record `path` as a byte copy of the indexed source at `of`, in place of whatever `path` was before."""
+        with self.catalog.write() as gens:
+            _, removed = self.let_go(path)
+            self.catalog.add_copy(path, of, size, mtime)
+            self.catalog.forget_skip(path)
+        self._committed(gens, removed, [], [])
 
     def _committed(self, gens: list[int], removed: list[int], added: list[int], vectors) -> None:
         self.vectors.apply(gens, removed, added, vectors)

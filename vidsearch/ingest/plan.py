@@ -1,7 +1,9 @@
 """Planning a run: which files under the given paths are new or changed (to index), which indexed ones are gone
 (to remove), which failed before and have not changed since (still skipped, not retried), how many are unchanged.
 
-Costs a directory walk and a stat per file; nothing is opened. Runs in the indexing process, before any producer.
+Costs a directory walk and a stat per file; nothing is opened (runs.Run.start then looks among the files to index
+for byte copies: ingest/copies.py). Runs in the indexing process, before any producer. A byte copy's path counts as
+indexed: unchanged, it is left alone; changed, it is indexed as a source of its own; gone, it is forgotten.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ class Plan(NamedTuple):
     """A tuple, so that plan()'s callers (and tests wrapping it) may unpack it."""
 
     todo: list[Candidate]  # new or changed files, to decode and embed
-    gone: list[str]  # indexed or skipped paths whose files are no longer there
+    gone: list[str]  # indexed (sources or copies) or skipped paths whose files are no longer there
     skipped: list[tuple[str, str]]  # (path, reason): unreadable, or failed before and unchanged since
     unchanged: int
 
@@ -35,7 +37,7 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
             found[item.path] = item
         else:
             problems.append(item)
-    indexed = {r.path: r for r in store.catalog.sources()}
+    indexed = {r.path: r for r in store.catalog.sources()} | {r.path: r for r in store.catalog.copies()}
     known_bad = {r.path: r for r in store.catalog.skipped()}
     todo, unchanged = [], 0
     for c in found.values():

@@ -25,6 +25,7 @@ from ..extract import Candidate, MediaInfo
 from ..extract.metadata import created_time
 from ..store import Store
 from . import plan as planning
+from .copies import Copies, find_copies
 from .thumbnails import clear_staging, fresh_staging, stage_jpeg
 
 LOCK_FILE = "write.lock"
@@ -44,6 +45,7 @@ class Progress:
     seconds: float
     path: str = ""
     embedded: int = 0  # of which the model saw; the others were unchanged and reuse their source's last vector
+    copies: int = 0  # files found to be byte copies of indexed ones (not counted in files_total: nothing to read)
 
 
 @dataclass
@@ -57,9 +59,10 @@ class Report:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     seconds: float = 0.0
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (path, the indexed path whose bytes it holds)
 
     def as_dict(self) -> dict:
-        return {"added": len(self.added), "frames_added": self.frames_added,
+        return {"added": len(self.added), "copies": len(self.copies), "frames_added": self.frames_added,
                 "frames_embedded": self.frames_embedded, "unchanged": self.unchanged,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
                 "seconds": round(self.seconds, 2)}
@@ -107,9 +110,10 @@ class Run:
     Made by `with Run.start(...) as run:`; leaving the block empties the staging folder, whether the run finished
     or failed."""
 
-    def __init__(self, store: Store, todo: list[Candidate], report: Report, started: float,
+    def __init__(self, store: Store, copies: Copies, report: Report, started: float,
                  progress: Callable[[Progress], None] | None, decode_timeout: float):
-        self.store, self.todo, self.report, self.decode_timeout = store, todo, report, decode_timeout
+        self.store, self.todo, self.report, self.decode_timeout = store, copies.todo, report, decode_timeout
+        self._copies = copies  # of files being indexed: recorded once their original commits
         self._started, self._progress = started, progress
         self.staging = fresh_staging(store.root)
         self.pending: dict[str, Pending] = {}
@@ -130,7 +134,11 @@ class Run:
         for path in gone:
             store.remove_source(path)
             report.removed.append(path)
-        run = cls(store, todo, report, started, progress, decode_timeout)
+        copies = find_copies(store, todo)
+        for c, of in copies.of_indexed:
+            store.put_copy(c.path, of, c.size, c.mtime)
+            report.copies.append((c.path, of))
+        run = cls(store, copies, report, started, progress, decode_timeout)
         try:
             yield run
         finally:
@@ -182,11 +190,15 @@ class Run:
                 created = created_time(c.path, info.kind)  # the container's or EXIF date; else the mtime
                 self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
                                       info.height, list(zip(p.times, p.vectors, p.thumbs)),
-                                      created=c.mtime if created is None else created)
+                                      created=c.mtime if created is None else created,
+                                      content_hash=self._copies.hashes.get(c.path))
                 self.report.added.append(c.path)
                 self.report.frames_added += len(p.times)
                 self.report.frames_embedded += p.embedded
                 del self.pending[path]
+                for copy in self._copies.of_todo.pop(path, []):
+                    self.store.put_copy(copy.path, path, copy.size, copy.mtime)
+                    self.report.copies.append((copy.path, path))
 
     def skip(self, cand: Candidate, reason: str, *, remember: bool = True) -> None:
         """Drop what `cand` staged and report it. Remembered (the default), it is not retried until it changes, and
@@ -195,6 +207,9 @@ class Run:
         self.report.skipped.append((cand.path, reason))
         if remember:
             self.store.remove_source(cand.path, skipped_reason=reason, size=cand.size, mtime=cand.mtime)
+        for copy in self._copies.of_todo.pop(cand.path, []):  # waited for it: the next run tries them themselves
+            self.report.skipped.append((copy.path, f"holds the same bytes as {cand.path}, which could not be indexed "
+                                                   f"({reason}); tried again next run"))
         self._settle(cand)
         self.tick(cand.path)
 
@@ -221,7 +236,8 @@ class Run:
     def tick(self, path: str = "") -> None:
         if self._progress:
             self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
-                                    time.monotonic() - self._started, path, self.frames_embedded))
+                                    time.monotonic() - self._started, path, self.frames_embedded,
+                                    len(self.report.copies)))
 
     def checkpoint(self) -> None:
         """Save the FAISS cache if the last save is CHECKPOINT_SECONDS old."""
