@@ -37,8 +37,10 @@ CREATE TABLE sources (
     height INTEGER NOT NULL,
     frames INTEGER NOT NULL,
     indexed_at REAL NOT NULL,
-    created REAL NOT NULL DEFAULT 0,  -- when the media was made (container or EXIF date, else mtime): UNIX time
-    hash TEXT  -- the content hash (copies.py), NULL until a file of the same size makes it needed (version 4)
+    -- when the media was made (container or EXIF date or else mtime): UNIX time. No comma in a comment before a
+    -- column: SQLite's DROP COLUMN cuts the text back to the last comma it sees.
+    created REAL NOT NULL DEFAULT 0,
+    hash TEXT  -- content hash (ingest/copies.py): NULL until a file of the same size needs it (version 4)
 );
 CREATE TABLE frames (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

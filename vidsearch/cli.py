@@ -120,8 +120,9 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         click.echo(f"skipped {path}: {reason}", err=True)
     for path in report.removed:
         click.echo(f"removed {path} (file is gone)")
+    copies = f"{len(report.copies)} copies of indexed files (not read again), " if report.copies else ""
     click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames, {report.frames_embedded} "
-               f"embedded), {report.unchanged} unchanged, "
+               f"embedded), {copies}{report.unchanged} unchanged, "
                f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
@@ -166,7 +167,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
     except (ModelLoadError, QueryError, StoreError) as e:
         fail(str(e))
     if as_json:
-        click.echo(json.dumps([{**h.as_json(), "path": h.source, "thumbnail": h.thumbnail} for h in hits], indent=2))
+        click.echo(json.dumps([{**h.as_json(), "path": h.source, "also_paths": h.also, "thumbnail": h.thumbnail}
+                               for h in hits], indent=2))
         return
     min_score = query.min_score
     if not hits:
@@ -177,6 +179,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
     for h in hits:
         where = fmt_span(h.start, h.end) if h.kind == "video" else "image"
         click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id})")
+        for other in h.also:
+            click.echo(f"{'also at':>32}  {other}")
 
 
 @main.command("info")
@@ -199,13 +203,15 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"model:    {st.model}" + (f" ({st.pretrained})" if st.pretrained else "") + f", {st.dim}-d")
     click.echo(f"interval: {st.interval:g} s, minimum score {idx.min_score:g}")
     click.echo(f"pictures: {PREPROCESS_SHOWN[st.preprocess]}")
-    click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames")
+    copies = f", {st.copies} byte copies of them" if st.copies else ""
+    click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames{copies}")
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s.path}: {s.reason}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
         embedded = f", {last['frames_embedded']} embedded" if "frames_embedded" in last else ""
-        click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames{embedded}), "
+        copies = f", {last['copies']} copies" if last.get("copies") else ""
+        click.echo(f"last run: {when}: {last['added']} added ({last['frames_added']} frames{embedded}){copies}, "
                    f"{len(last['skipped'])} skipped, {len(last['removed'])} removed, {last['seconds']} s")
 
 

@@ -52,6 +52,7 @@ class Stats:
     skipped: int
     size_bytes: int
     last_run: dict | None
+    copies: int = 0  # paths holding an indexed source's exact bytes, indexed once with it
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -133,7 +134,10 @@ class Index:
         frame every `interval` s is converted and embedded). With `reuse`, a sample that cannot differ meaningfully
         from its video's last embedded sample (a still shot: see vidsearch.extract.change) takes that vector with no
         model pass; `reuse=False` embeds every sample.
-        Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped.
+        Unchanged files cost a stat each. Unreadable files are reported in the Report and skipped. A file with the
+        exact bytes of an indexed one, or of another file of the run, is not decoded: it is recorded as a copy
+        (Report.copies) and found as the other paths (`Hit.also`) of its source's results; telling costs reading
+        the files whose sizes are equal, and nothing else.
         `ray=True` (or a Ray address) decodes and embeds on Ray workers instead, `ray_workers` of them (see
         vidsearch.ingest.ray); this process still writes the index. Raises ImportError when Ray is not installed.
         """
@@ -168,7 +172,8 @@ class Index:
                 self.path.rmdir()
 
     def remove(self, source: str | os.PathLike) -> bool:
-        """Drop one source (by path) from the index. True if it was there."""
+        """Drop one path from the index. True if it was there. A byte copy of a source (see `add`) just goes; a
+        source with a copy moves to the copy's path, its id and frames unchanged, so its content stays searchable."""
         lock = ingest.WriterLock(self.path)
         try:
             removed = self._opened.remove_source(os.path.realpath(source))
@@ -267,7 +272,7 @@ class Index:
         return Clips(self.path).clip(source.id, source.path, source.duration, start, end, limit)
 
     def counts(self) -> dict:
-        """How many sources, videos, images, frames and skipped files the index holds (one cheap query)."""
+        """How many sources, videos, images, frames, skipped files and byte copies the index holds (cheap queries)."""
         return self._opened.catalog.counts()
 
     def stats(self) -> Stats:
@@ -277,7 +282,7 @@ class Index:
         last_run = s.catalog.read_meta().get("last_run")  # another process may have indexed since this one opened
         return Stats(str(self.path), self.model, self.pretrained, s.vectors.dim, self.interval, self.preprocess,
                      self.min_score, c["sources"], c["videos"], c["images"], c["frames"], c["skipped"],
-                     s.size_on_disk(), last_run)
+                     s.size_on_disk(), last_run, c["copies"])
 
     def close(self) -> None:
         """Stop making browser copies (ending a running ffmpeg) and close the catalog."""

@@ -7,6 +7,8 @@ subtraction, so what the negative names drops out.
 Consecutive samples of a video that score close to their stretch's best merge into one moment.
 Filters (kind, folder, a date range, a duration range) choose the sources a search may return; they apply inside
 the nearest-neighbour search, so k results come back whenever k exist.
+One content is one result: a byte copy was indexed once (ingest/copies.py), and a moment of another encoding of the
+same video (same duration, same span, best frames alike) merges into the better one; `Hit.also` names the others.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import datetime as dt
 import math
 import os
 import re
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -38,6 +41,17 @@ JOIN_SIGMAS = 0.5  # a neighbouring sample joins a moment if it scores within th
 # σ of a query's scores is never taken below this: a small or uniform index would otherwise split a static shot on
 # decoder noise and show huge relative scores. CLIP cosines over a real library spread by 0.03-0.1.
 STD_FLOOR = 0.01
+# Two videos' moments are one content in two encodings when their spans, best frames and videos' durations agree
+# within this many sample intervals (an edge sample more or less, frame times of another frame rate) ...
+COINCIDE = 1.25
+# ... and their best frames' vectors reach this cosine, and so do ALIKE_SHARE of the two videos' frames sampled at the
+# same times (one frame can be alike in two different videos; a whole video hardly). benchmarks/copies.py
+# (docs/performance.md#copies): same-time frames of MPEG-2, MPEG-4 part 2 and small H.264 encodings never fell under
+# 0.963; with the test model, encodings merge and different videos do not for any threshold from 0.95 to 0.97 (at
+# 0.98 some encodings stop merging): the middle of that gap. (Random-weight ViT-B-32 maps some different patterns to
+# one vector, so it leaves no gap.)
+COPY_COSINE = 0.96
+ALIKE_SHARE = 0.9  # the share of time-aligned frames that must reach COPY_COSINE
 
 
 @dataclass
@@ -101,6 +115,7 @@ class Hit:
     end: float = 0.0
     z: float = 0.0  # score in standard deviations above this query's mean score over the whole index
     weak: bool = False  # under the minimum score: shown only because nothing passed it
+    also: list[str] = field(default_factory=list)  # other paths of the same content: byte copies, other encodings
 
     def as_json(self) -> dict:
         """The hit as the CLI's --json and the web API give it (each adds where to get the files)."""
@@ -108,7 +123,14 @@ class Hit:
         return {"frame_id": self.frame_id, "source_id": self.source_id, "source": os.path.basename(self.source),
                 "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
                 "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
-                "z": round(self.z, 2), "weak": self.weak}
+                "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
+
+    def also_names(self) -> list[str]:
+        """The other paths, relative to the folder they share with the source: as short as tells them apart."""
+        if not self.also:
+            return []
+        top = os.path.commonpath([os.path.dirname(self.source), *(os.path.dirname(p) for p in self.also)])
+        return [os.path.relpath(p, top) for p in self.also]
 
 
 def _clean(text: str | None) -> str | None:
@@ -313,18 +335,22 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
         if not ids:
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
-        ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, join)
-        # The edge of one of the first k moments may lie among frames not fetched: fetch more (twice at most).
-        if len(ids) < want or all(key - join > keys.min() for key, h in ranked[:q.k] if h.kind == "video"):
+        ranked = _collapse(store.catalog, _moments([frames[i] for i in ids], scores, keys, scorer, interval, join),
+                           frames, vecs, interval)
+        good = [h for key, h in ranked if min(h.score, key) >= min_score]
+        # The edge of one of the first k moments may lie among frames not fetched, or the per-video cap and merged
+        # copies left fewer than k while more frames may pass: fetch more (twice at most).
+        edges = all(key - join > keys.min() for key, h in ranked[:q.k] if h.kind == "video")
+        short = len(_spread(good, q.k, q.per_video)) < q.k and keys.min() >= min_score
+        if len(ids) < want or (edges and not short):
             break
         want *= 4
-    good = [h for key, h in ranked if min(h.score, key) >= min_score]
     if not good:
         weak = [h for _, h in ranked[:WEAK_SHOWN]]
         for h in weak:
             h.weak = True
-        return _with_thumbnails(store, weak)
-    return _with_thumbnails(store, _spread(good, q.k, q.per_video))
+        return _with_copies(store, _with_thumbnails(store, weak))
+    return _with_copies(store, _with_thumbnails(store, _spread(good, q.k, q.per_video)))
 
 
 def _with_thumbnails(store: Store, hits: list[Hit]) -> list[Hit]:
@@ -332,6 +358,66 @@ def _with_thumbnails(store: Store, hits: list[Hit]) -> list[Hit]:
     for h in hits:
         h.thumbnail = str(store.thumbnail(h.frame_id))
     return hits
+
+
+def _with_copies(store: Store, hits: list[Hit]) -> list[Hit]:
+    """Name in each hit's `also` the byte copies of its source and of the encodings merged into it."""
+    copies = store.catalog.copy_paths(list({p for h in hits for p in (h.source, *h.also)}))
+    for h in hits:
+        h.also = [*copies.get(h.source, []), *(p for other in h.also for p in (other, *copies.get(other, [])))]
+    return hits
+
+
+def aligned_cosines(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                    interval: float) -> np.ndarray:
+    """Cosines between the frames of two videos (times, vectors; times sorted) sampled at the same times."""
+    (ta, va), (tb, vb) = a, b
+    if not len(ta) or not len(tb):
+        return np.zeros(0, np.float32)
+    j = np.clip(np.searchsorted(tb, ta), 0, len(tb) - 1)
+    j = np.where((j > 0) & (np.abs(tb[j - 1] - ta) < np.abs(tb[j] - ta)), j - 1, j)
+    near = np.abs(tb[j] - ta) < 0.5 * interval
+    return np.einsum("ij,ij->i", va[near], vb[j[near]])
+
+
+def encodings_alike(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], interval: float) -> bool:
+    """Whether two videos' frames (times, vectors) are one content: ALIKE_SHARE of them, time-aligned, are alike."""
+    cos = aligned_cosines(a, b, interval)
+    return len(cos) >= ALIKE_SHARE * max(len(a[0]), len(b[0])) and (
+        float(np.mean(cos >= COPY_COSINE)) >= ALIKE_SHARE)
+
+
+def _collapse(catalog: Catalog, ranked: list[tuple[float, Hit]], frames: dict[int, StoredFrame],
+              vecs: dict[int, np.ndarray], interval: float) -> list[tuple[float, Hit]]:
+    """Merge each video moment into a better one of another video when they are one content in two encodings (see
+    COINCIDE, COPY_COSINE): the better keeps the other's path in `also`."""
+    tol = COINCIDE * interval
+    kept, by_start = [], defaultdict(list)  # moments kept, by start in units of tol: a twin is in a neighbouring one
+    alike: dict[tuple[int, int], bool] = {}  # per pair of videos: compared whole once per search, and only if needed
+
+    def same(a: Hit, b: Hit) -> bool:
+        da, db = frames[a.frame_id].duration, frames[b.frame_id].duration
+        if a.source_id == b.source_id or max(abs(a.start - b.start), abs(a.end - b.end), abs(a.t - b.t),
+                                             abs(da - db)) > tol:
+            return False
+        if float(vecs[a.frame_id] @ vecs[b.frame_id]) < COPY_COSINE:
+            return False
+        pair = (a.source_id, b.source_id)
+        if pair not in alike:
+            alike[pair] = encodings_alike(*(catalog.source_frames(i)[1:] for i in pair), interval)
+        return alike[pair]
+
+    for key, h in ranked:
+        if h.kind == "video":
+            slot = int(h.start // tol)
+            twin = next((o for n in (slot - 1, slot, slot + 1) for o in by_start[n] if same(o, h)), None)
+            if twin is not None:
+                if h.source not in twin.also:
+                    twin.also.append(h.source)
+                continue
+            by_start[slot].append(h)
+        kept.append((key, h))
+    return kept
 
 
 def _moments(frames: list[StoredFrame], scores, keys, scorer: Scorer, interval: float,
@@ -384,4 +470,4 @@ def video_scores(store: Store, scorer: Scorer, source_id: int, *, interval: floa
     frames = store.catalog.frames(ids)
     ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
     good = [h for key, h in ranked if min(h.score, key) >= min_score]
-    return [(float(t), float(s)) for t, s in zip(times, scores)], _with_thumbnails(store, good)
+    return [(float(t), float(s)) for t, s in zip(times, scores)], _with_copies(store, _with_thumbnails(store, good))
