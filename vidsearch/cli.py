@@ -247,7 +247,8 @@ def _video_id(idx: Index, source: str) -> int:
     """A source id from an id or an indexed file's path (an existing file wins over an id of the same digits)."""
     if os.path.exists(source):
         real = os.path.realpath(source)
-        match = next((s.id for s in idx.sources() if s.path == real), None)
+        match = next((s.id for s in idx.sources() if s.path == real),
+                     next((c.source_id for c in idx.copies() if c.path == real), None))
         if match is None:
             raise ClipError(f"{source} is not in the index at {idx.path}.")
         return match

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ingest
-from .catalog import Skipped, Source, StoredFrame
+from .catalog import Copy, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, Clips
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import ClipError, IndexMismatch, StoreError
@@ -240,6 +240,11 @@ class Index:
     def thumbnail(self, frame_id: int) -> Path | None:
         """The JPEG thumbnail of a frame in the index (None for an id that is not)."""
         return self._opened.thumbnail(frame_id) if self.frame(frame_id) is not None else None
+
+    def copies(self, source_id: int | None = None) -> list[Copy]:
+        """The paths holding an indexed source's exact bytes (of one source, or all), by path: indexed once, with
+        the source, and named in its hits' `also`."""
+        return self._opened.catalog.copies(source_id)
 
     def skipped(self) -> list[Skipped]:
         """The files that could not be indexed, with the reason, until they change."""

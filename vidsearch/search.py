@@ -335,8 +335,8 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
         if not ids:
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
-        ranked = _collapse(store.catalog, _moments([frames[i] for i in ids], scores, keys, scorer, interval, join),
-                           frames, vecs, interval)
+        ranked = _collapse(_moments([frames[i] for i in ids], scores, keys, scorer, interval, join),
+                           _Encodings(store.catalog, frames, vecs, interval))
         good = [h for key, h in ranked if min(h.score, key) >= min_score]
         # The edge of one of the first k moments may lie among frames not fetched, or the per-video cap and merged
         # copies left fewer than k while more frames may pass: fetch more (twice at most).
@@ -387,30 +387,43 @@ def encodings_alike(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nd
         float(np.mean(cos >= COPY_COSINE)) >= ALIKE_SHARE)
 
 
-def _collapse(catalog: Catalog, ranked: list[tuple[float, Hit]], frames: dict[int, StoredFrame],
-              vecs: dict[int, np.ndarray], interval: float) -> list[tuple[float, Hit]]:
-    """Merge each video moment into a better one of another video when they are one content in two encodings (see
-    COINCIDE, COPY_COSINE): the better keeps the other's path in `also`."""
-    tol = COINCIDE * interval
-    kept, by_start = [], defaultdict(list)  # moments kept, by start in units of tol: a twin is in a neighbouring one
-    alike: dict[tuple[int, int], bool] = {}  # per pair of videos: compared whole once per search, and only if needed
+class _Encodings:
+    """Tells whether two moments of videos are one content in two encodings (see COINCIDE, COPY_COSINE). A video's
+    frames are read only when the cheap checks pass, once per search."""
 
-    def same(a: Hit, b: Hit) -> bool:
-        da, db = frames[a.frame_id].duration, frames[b.frame_id].duration
+    def __init__(self, catalog: Catalog, frames: dict[int, StoredFrame], vecs: dict[int, np.ndarray],
+                 interval: float):
+        self.catalog, self.frames, self.vecs, self.interval = catalog, frames, vecs, interval
+        self._alike: dict[tuple[int, int], bool] = {}
+        self._videos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def same(self, a: Hit, b: Hit) -> bool:
+        da, db = self.frames[a.frame_id].duration, self.frames[b.frame_id].duration
         if a.source_id == b.source_id or max(abs(a.start - b.start), abs(a.end - b.end), abs(a.t - b.t),
-                                             abs(da - db)) > tol:
+                                             abs(da - db)) > COINCIDE * self.interval:
             return False
-        if float(vecs[a.frame_id] @ vecs[b.frame_id]) < COPY_COSINE:
+        if float(self.vecs[a.frame_id] @ self.vecs[b.frame_id]) < COPY_COSINE:
             return False
         pair = (a.source_id, b.source_id)
-        if pair not in alike:
-            alike[pair] = encodings_alike(*(catalog.source_frames(i)[1:] for i in pair), interval)
-        return alike[pair]
+        if pair not in self._alike:
+            self._alike[pair] = encodings_alike(self._video(a.source_id), self._video(b.source_id), self.interval)
+        return self._alike[pair]
 
+    def _video(self, source_id: int) -> tuple[np.ndarray, np.ndarray]:
+        if source_id not in self._videos:
+            self._videos[source_id] = self.catalog.source_frames(source_id)[1:]
+        return self._videos[source_id]
+
+
+def _collapse(ranked: list[tuple[float, Hit]], encodings: _Encodings) -> list[tuple[float, Hit]]:
+    """Merge each video moment into a better one of another encoding of the video: the better one keeps the other's
+    path in `also`."""
+    tol = COINCIDE * encodings.interval
+    kept, by_start = [], defaultdict(list)  # moments kept, by start in units of tol: a twin is in a neighbouring one
     for key, h in ranked:
         if h.kind == "video":
             slot = int(h.start // tol)
-            twin = next((o for n in (slot - 1, slot, slot + 1) for o in by_start[n] if same(o, h)), None)
+            twin = next((o for n in (slot - 1, slot, slot + 1) for o in by_start[n] if encodings.same(o, h)), None)
             if twin is not None:
                 if h.source not in twin.also:
                     twin.also.append(h.source)

@@ -245,7 +245,7 @@ class Watcher:
 
     def status(self) -> dict:
         """{"state": "idle" | "indexing", "files_done", "files_total", "file" (the path last worked on), "last_run"
-        (what the last finished run did: added, removed, skipped, unchanged, frames_added, frames_embedded,
+        (what the last finished run did: added, copies, removed, skipped, unchanged, frames_added, frames_embedded,
         seconds, finished_at), "error" (why the last run failed, until one succeeds), "runs" (how many ended),
         "mode" ("events" or "polling"), "paths"}."""
         with self._cond:
@@ -254,7 +254,8 @@ class Watcher:
 
 
 def _summary(report: Report) -> dict:
-    return {"added": len(report.added), "removed": len(report.removed), "skipped": len(report.skipped),
+    return {"added": len(report.added), "copies": len(report.copies), "removed": len(report.removed),
+            "skipped": len(report.skipped),
             "unchanged": report.unchanged, "frames_added": report.frames_added,
             "frames_embedded": report.frames_embedded, "seconds": round(report.seconds, 2),
             "finished_at": round(time.time(), 3)}
