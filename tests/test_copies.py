@@ -172,6 +172,21 @@ def test_another_encoding_merges_and_a_different_video_does_not(tmp_path, librar
     assert len(api_hits(idx, q="a blue square", per_video=1, k=2)) == 2  # k results after merging
 
 
+def test_k_results_when_merging_ate_some(tmp_path, library, stock, tiny_model):
+    """More of the index is fetched when merged encodings and the per-video cap leave fewer than k results."""
+    shutil.copy(stock["mpg"], library / "clip.mpg")
+    # 75 one-sample moments of the query and 75 samples less near it (a purple square): a first fetch (100 frames)
+    # takes all those moments, whole, but they make one result (per_video), and green.mp4 is further.
+    segments_video(library / "long.mp4", [(1, "square", "blue"), (1, "square", "purple")] * 75)
+    segments_video(library / "green.mp4", [(2, "triangle", "green")])
+    idx = indexed(tmp_path, library, tiny_model)
+    hits = idx.search("a blue square", k=3, per_video=1, min_score=-1)
+    names = sorted(os.path.basename(h.source) for h in hits)
+    assert names in (["clip.mp4", "green.mp4", "long.mp4"], ["clip.mpg", "green.mp4", "long.mp4"])
+    assert [h.also for h in hits if "clip" in h.source] in ([[str(library / "clip.mpg")]],
+                                                           [[str(library / "a" / "clip.mp4")]])
+
+
 def test_upgrade_from_format_3(tmp_path, library, tiny_model):
     indexed(tmp_path, library, tiny_model).close()
     db = sqlite3.connect(tmp_path / "index" / CATALOG)
