@@ -92,6 +92,8 @@ def test_one_result_names_the_copy_through_the_api_and_the_cli(tmp_path, library
     assert all(h["also"] == ["backup/clip.mp4"] for h in hits)
     html = create_app(idx).test_client().get("/", query_string={"q": "a red circle"}).get_data(as_text=True)
     assert "also at backup/clip.mp4" in html
+    watch = create_app(idx).test_client().get(f"/watch/{hits[0]['source_id']}").get_data(as_text=True)
+    assert "The same file is also at backup/clip.mp4." in watch
     idx.close()
     cli = CliRunner()
     res = cli.invoke(main, ["search", "--index", str(tmp_path / "index"), "a red circle", "--json", "-k", "1"])
@@ -119,6 +121,7 @@ def test_removing_the_original_keeps_the_copy_searchable_and_served(tmp_path, li
     hits = api_hits(idx)
     assert hits and all(h["source_id"] == source.id and h["also"] == [] for h in hits)
     assert client.get(f"/media/{source.id}").get_data() == copy.read_bytes()
+    assert "also at" not in client.get(f"/watch/{source.id}").get_data(as_text=True)
     assert client.get(hits[0]["thumbnail_url"]).status_code == 200
 
 

@@ -126,11 +126,16 @@ class Hit:
                 "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
 
     def also_names(self) -> list[str]:
-        """The other paths, relative to the folder they share with the source: as short as tells them apart."""
-        if not self.also:
-            return []
-        top = os.path.commonpath([os.path.dirname(self.source), *(os.path.dirname(p) for p in self.also)])
-        return [os.path.relpath(p, top) for p in self.also]
+        return other_names(self.source, self.also)
+
+
+def other_names(path: str, others: list[str]) -> list[str]:
+    """The other paths of one content, relative to the folder they share with `path`: as short as tells them
+    apart (`path` itself being shown by its file name)."""
+    if not others:
+        return []
+    top = os.path.commonpath([os.path.dirname(path), *(os.path.dirname(p) for p in others)])
+    return [os.path.relpath(p, top) for p in others]
 
 
 def _clean(text: str | None) -> str | None:

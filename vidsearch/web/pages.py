@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from ..clips import MAX_SECONDS
 from ..format import fmt_span, fmt_time
-from ..search import PER_VIDEO
+from ..search import PER_VIDEO, other_names
 from .present import describe, hits_json, preview_data_url, seconds, timeline, watch_url
 from .queries import SearchRequest, more_moments, read_query
 from .state import source_or_404, state
@@ -77,6 +77,7 @@ def watch(source_id: int) -> str | Response:
         "watch.html", source=source, name=os.path.basename(source.path), t=t, t_param=seconds(t),
         time=fmt_time(t), duration=fmt_time(source.duration), query=query, req=req, what=describe(query),
         strip=strip, moments=moments, back=url_for("pages.search", **req.params()),
+        copies=other_names(source.path, [c.path for c in state().index.copies(source_id)]),
         playback=state().index.playback(source_id), clip=_clip_span(t, found, source.duration))
 
 
