@@ -431,7 +431,7 @@ def test_prune_drops_proxies_of_removed_sources_and_dead_parts(tmp_path):
 
 # -- JSON API --------------------------------------------------------------------------------------------------
 
-HIT_KEYS = {"frame_id", "source_id", "source", "kind", "t", "start", "end", "time", "score", "z", "weak",
+HIT_KEYS = {"frame_id", "source_id", "source", "kind", "t", "start", "end", "time", "score", "z", "weak", "also",
             "thumbnail_url", "watch_url", "media_url"}
 
 

@@ -41,11 +41,11 @@ JOIN_SIGMAS = 0.5  # a neighbouring sample joins a moment if it scores within th
 # σ of a query's scores is never taken below this: a small or uniform index would otherwise split a static shot on
 # decoder noise and show huge relative scores. CLIP cosines over a real library spread by 0.03-0.1.
 STD_FLOOR = 0.01
-# Two videos' moments are one content in two encodings when their spans, best frames and videos' durations agree
-# within this many sample intervals (an edge sample more or less, frame times of another frame rate) ...
+# Two videos' moments are one content in two encodings when the videos' durations agree and the spans overlap within
+# this many sample intervals (an edge sample more or less, frame times of another frame rate) ...
 COINCIDE = 1.25
-# ... and their best frames' vectors reach this cosine, and so do ALIKE_SHARE of the two videos' frames sampled at the
-# same times (one frame can be alike in two different videos; a whole video hardly). benchmarks/copies.py
+# ... and their frames at the moment's best time reach this cosine, and so do ALIKE_SHARE of the two videos' frames
+# sampled at the same times (one frame can be alike in two different videos; a whole video hardly). benchmarks/copies.py
 # (docs/performance.md#copies): same-time frames of MPEG-2, MPEG-4 part 2 and small H.264 encodings never fell under
 # 0.963; with the test model, encodings merge and different videos do not for any threshold from 0.95 to 0.97 (at
 # 0.98 some encodings stop merging): the middle of that gap. (Random-weight ViT-B-32 maps some different patterns to
@@ -340,13 +340,13 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
         if not ids:
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
-        ranked = _collapse(_moments([frames[i] for i in ids], scores, keys, scorer, interval, join),
-                           _Encodings(store.catalog, frames, vecs, interval))
+        encodings = _Encodings(store.catalog, frames, vecs, interval)
+        ranked = _collapse(_moments([frames[i] for i in ids], scores, keys, scorer, interval, join), encodings)
         good = [h for key, h in ranked if min(h.score, key) >= min_score]
         # The edge of one of the first k moments may lie among frames not fetched, or the per-video cap and merged
         # copies left fewer than k while more frames may pass: fetch more (twice at most).
         edges = all(key - join > keys.min() for key, h in ranked[:q.k] if h.kind == "video")
-        short = len(_spread(good, q.k, q.per_video)) < q.k and keys.min() >= min_score
+        short = len(_spread(good, q.k, q.per_video, encodings.video_of)) < q.k and keys.min() >= min_score
         if len(ids) < want or (edges and not short):
             break
         want *= 4
@@ -355,7 +355,7 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
         for h in weak:
             h.weak = True
         return _with_copies(store, _with_thumbnails(store, weak))
-    return _with_copies(store, _with_thumbnails(store, _spread(good, q.k, q.per_video)))
+    return _with_copies(store, _with_thumbnails(store, _spread(good, q.k, q.per_video, encodings.video_of)))
 
 
 def _with_thumbnails(store: Store, hits: list[Hit]) -> list[Hit]:
@@ -393,25 +393,38 @@ def encodings_alike(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nd
 
 
 class _Encodings:
-    """Tells whether two moments of videos are one content in two encodings (see COINCIDE, COPY_COSINE). A video's
-    frames are read only when the cheap checks pass, once per search."""
+    """Tells whether a moment is part of a kept moment of another encoding of its video: the videos' durations
+    agree and the spans overlap (within COINCIDE intervals), the other video has a fetched frame at the moment's best
+    time alike to it (COPY_COSINE), and the two videos are alike throughout (encodings_alike: read only then, once
+    per search)."""
 
     def __init__(self, catalog: Catalog, frames: dict[int, StoredFrame], vecs: dict[int, np.ndarray],
                  interval: float):
         self.catalog, self.frames, self.vecs, self.interval = catalog, frames, vecs, interval
+        self.tol = COINCIDE * interval
+        self._times: dict[int, list[tuple[float, int]]] = defaultdict(list)  # fetched (t, frame id) by source
+        for f in frames.values():
+            self._times[f.source_id].append((f.t, f.id))
         self._alike: dict[tuple[int, int], bool] = {}
         self._videos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.video_of: dict[int, int] = {}  # source id -> the source whose encoding it was found to be
 
-    def same(self, a: Hit, b: Hit) -> bool:
-        da, db = self.frames[a.frame_id].duration, self.frames[b.frame_id].duration
-        if a.source_id == b.source_id or max(abs(a.start - b.start), abs(a.end - b.end), abs(a.t - b.t),
-                                             abs(da - db)) > COINCIDE * self.interval:
+    def duration(self, h: Hit) -> float:
+        return self.frames[h.frame_id].duration
+
+    def same(self, kept: Hit, h: Hit) -> bool:
+        if kept.source_id == h.source_id or abs(self.duration(kept) - self.duration(h)) > self.tol:
             return False
-        if float(self.vecs[a.frame_id] @ self.vecs[b.frame_id]) < COPY_COSINE:
+        if h.start > kept.end + self.tol or kept.start > h.end + self.tol:
             return False
-        pair = (a.source_id, b.source_id)
+        near = [i for t, i in self._times[kept.source_id] if abs(t - h.t) < 0.5 * self.interval]
+        if not any(float(self.vecs[i] @ self.vecs[h.frame_id]) >= COPY_COSINE for i in near):
+            return False
+        pair = (kept.source_id, h.source_id)
         if pair not in self._alike:
-            self._alike[pair] = encodings_alike(self._video(a.source_id), self._video(b.source_id), self.interval)
+            self._alike[pair] = encodings_alike(self._video(kept.source_id), self._video(h.source_id), self.interval)
+            if self._alike[pair]:
+                self.video_of.setdefault(h.source_id, self.video_of.get(kept.source_id, kept.source_id))
         return self._alike[pair]
 
     def _video(self, source_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -423,17 +436,16 @@ class _Encodings:
 def _collapse(ranked: list[tuple[float, Hit]], encodings: _Encodings) -> list[tuple[float, Hit]]:
     """Merge each video moment into a better one of another encoding of the video: the better one keeps the other's
     path in `also`."""
-    tol = COINCIDE * encodings.interval
-    kept, by_start = [], defaultdict(list)  # moments kept, by start in units of tol: a twin is in a neighbouring one
+    kept, by_length = [], defaultdict(list)  # kept video moments by their video's duration in units of tol
     for key, h in ranked:
         if h.kind == "video":
-            slot = int(h.start // tol)
-            twin = next((o for n in (slot - 1, slot, slot + 1) for o in by_start[n] if encodings.same(o, h)), None)
+            slot = int(encodings.duration(h) // encodings.tol)
+            twin = next((o for n in (slot - 1, slot, slot + 1) for o in by_length[n] if encodings.same(o, h)), None)
             if twin is not None:
                 if h.source not in twin.also:
                     twin.also.append(h.source)
                 continue
-            by_start[slot].append(h)
+            by_length[slot].append(h)
         kept.append((key, h))
     return kept
 
@@ -463,15 +475,17 @@ def _moments(frames: list[StoredFrame], scores, keys, scorer: Scorer, interval: 
     return hits
 
 
-def _spread(hits: list[Hit], k: int, per_video: int) -> list[Hit]:
+def _spread(hits: list[Hit], k: int, per_video: int, video_of: dict[int, int]) -> list[Hit]:
+    """At most per_video moments of one video, its other encodings (video_of) included."""
     if not per_video:
         return hits[:k]
     count: dict[int, int] = {}
     out = []
     for h in hits:
-        if h.kind == "video" and count.get(h.source_id, 0) >= per_video:
+        video = video_of.get(h.source_id, h.source_id)
+        if h.kind == "video" and count.get(video, 0) >= per_video:
             continue
-        count[h.source_id] = count.get(h.source_id, 0) + 1
+        count[video] = count.get(video, 0) + 1
         out.append(h)
         if len(out) == k:
             break
