@@ -8,7 +8,7 @@ Consecutive samples of a video that score close to their stretch's best merge in
 Filters (kind, folder, a date range, a duration range) choose the sources a search may return; they apply inside
 the nearest-neighbour search, so k results come back whenever k exist.
 One content is one result: a byte copy was indexed once (ingest/copies.py), and a moment of another encoding of the
-same video (same duration, same span, best frames alike) merges into the better one; `Hit.also` names the others.
+same video (same duration, overlapping span, frames alike) merges into the better one; `Hit.also` names the others.
 """
 from __future__ import annotations
 
@@ -402,9 +402,9 @@ class _Encodings:
                  interval: float):
         self.catalog, self.frames, self.vecs, self.interval = catalog, frames, vecs, interval
         self.tol = COINCIDE * interval
-        self._times: dict[int, list[tuple[float, int]]] = defaultdict(list)  # fetched (t, frame id) by source
+        self._at: dict[tuple[int, int], int] = {}  # (source id, sample number) -> fetched frame id
         for f in frames.values():
-            self._times[f.source_id].append((f.t, f.id))
+            self._at[f.source_id, round(f.t / interval)] = f.id
         self._alike: dict[tuple[int, int], bool] = {}
         self._videos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.video_of: dict[int, int] = {}  # source id -> the source whose encoding it was found to be
@@ -417,8 +417,8 @@ class _Encodings:
             return False
         if h.start > kept.end + self.tol or kept.start > h.end + self.tol:
             return False
-        near = [i for t, i in self._times[kept.source_id] if abs(t - h.t) < 0.5 * self.interval]
-        if not any(float(self.vecs[i] @ self.vecs[h.frame_id]) >= COPY_COSINE for i in near):
+        there = self._at.get((kept.source_id, round(h.t / self.interval)))
+        if there is None or float(self.vecs[there] @ self.vecs[h.frame_id]) < COPY_COSINE:
             return False
         pair = (kept.source_id, h.source_id)
         if pair not in self._alike:
