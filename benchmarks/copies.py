@@ -22,6 +22,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,19 @@ def report(model_name: str, sims: dict[str, np.ndarray], pairs: dict[str, list[n
             f"{merged(diff, x):.2%}"] for x in sorted({0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99, COPY_COSINE})])
 
 
+def latency(idx: Index, queries=("a red circle", "a blue square", "a green triangle"), rounds: int = 10) -> None:
+    """Index.search with merging, on this index where every video has three other encodings of its length."""
+    idx.search(queries[0])  # the model loads
+    took = []
+    for _ in range(rounds):
+        for q in queries:
+            t0 = time.perf_counter()
+            idx.search(q, min_score=-1)
+            took.append(time.perf_counter() - t0)
+    print(f"search, k = 10: p50 {np.median(took) * 1000:.1f} ms, p90 {np.percentile(took, 90) * 1000:.1f} ms "
+          f"({len(took)} searches)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--media", type=Path, help="a folder of videos to use instead of generated ones")
@@ -148,6 +162,7 @@ def main() -> None:
             with Index(work / f"index-{name.split()[0]}", model=model) as idx:
                 idx.add([str(p) for group in groups for p in group])
                 report(name, *cosines(idx, groups))
+                latency(idx)
 
 
 if __name__ == "__main__":
