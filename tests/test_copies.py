@@ -83,6 +83,20 @@ def test_two_identical_new_files_in_one_run_index_one(tmp_path, library, tiny_mo
     assert hit.also == [str(copy)]
 
 
+def test_copies_of_an_unreadable_file_are_tried_on_their_own_next_run(tmp_path, library, tiny_model):
+    bad = {str(library / name) for name in ("bad1.mp4", "bad2.mp4")}
+    for path in bad:
+        Path(path).write_bytes(b"not a video" * 100)
+    idx = Index(tmp_path / "index", model=tiny_model)
+    (first, reason), (copy, why) = idx.add([library]).skipped
+    assert {first, copy} == bad and why == (f"holds the same bytes as {first}, which could not be indexed ({reason}); "
+                                            "tried again next run")
+    assert [s.path for s in idx.skipped()] == [first]  # the copy is not remembered as unreadable
+    again = idx.add([library])
+    assert dict(again.skipped) == {first: reason, copy: reason}  # the copy was read itself, and failed itself
+    assert {s.path for s in idx.skipped()} == bad
+
+
 def test_one_result_names_the_copy_through_the_api_and_the_cli(tmp_path, library, tiny_model):
     idx = indexed(tmp_path, library, tiny_model)
     copy = add_copy(library)
