@@ -50,9 +50,10 @@ class Store:
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
-                   created: float | None = None) -> list[int]:
+                   created: float | None = None, words: Sequence[list[dict]] | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
-        atomically. `created`: when the media was made (UNIX time), by default its mtime."""
+        atomically. `created`: when the media was made (UNIX time), by default its mtime. `words`: the lines read
+        in each frame, when its text was read."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
@@ -60,6 +61,8 @@ class Store:
                 _, removed = self.catalog.drop_source(path)
                 ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors,
                                               created)
+                if words is not None:
+                    self.catalog.add_words(path, dict(zip(ids, words)))
                 for fid, (_, _, staged) in zip(ids, frames):
                     # Put in place before the commit: a crash leaves at worst an unreferenced file, overwritten when
                     # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
@@ -74,6 +77,12 @@ class Store:
             raise
         self._committed(gens, removed, ids, vectors)
         return ids
+
+    def put_words(self, path: str, words: dict[int, list[dict]]) -> None:
+        """Record the lines read in an indexed source's frames (frame id -> lines), in one transaction."""
+        with self.catalog.write() as gens:
+            self.catalog.add_words(path, words)
+        self.vectors.apply(gens, [], [], [])
 
     def remove_source(self, path: str, skipped_reason: str | None = None, size: int = 0, mtime: float = 0) -> bool:
         """Drop a source (and, with a reason, remember the file as unreadable). True if it was indexed."""
