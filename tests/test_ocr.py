@@ -18,6 +18,7 @@ from media import draw, encode
 from PIL import Image, ImageDraw, ImageFont
 
 import vidsearch
+import vidsearch.ocr
 from vidsearch.catalog import CATALOG
 from vidsearch.cli import main
 from vidsearch.errors import IndexMismatch
@@ -92,7 +93,7 @@ def test_switching_an_index_to_ocr_reads_what_it_holds_and_what_it_adds(indexed)
     assert report.text_read == 1 and [os.path.basename(p) for p in report.added] == ["news.mp4"]
     assert index.reads_text and vidsearch.Index(index.path).reads_text  # kept for later runs
     stats = index.stats()
-    assert stats.reads_text and 0 < stats.frames_with_words < stats.frames
+    assert stats.reads_text and stats.frames_with_words == 12  # 6 slides with text, 2 samples each
 
 
 @pytest.mark.parametrize("query, source, start", [
@@ -130,6 +131,26 @@ def test_terms_and_expressions():
     assert query_terms('a OR "b') == [["a"], ["or"], ["b"]]  # an unclosed quote is no phrase
     assert match_expression(query_terms('x "y" NEAR(z)*')) == '"y"'
     assert match_expression(query_terms("*")) is None
+
+
+def test_only_changed_samples_are_read_and_a_frame_that_fails_is_skipped(tmp_path, tiny_model, library,
+                                                                         monkeypatch):
+    calls = []
+    read = vidsearch.ocr.Reader.read
+
+    def failing_first(self, rgb):
+        calls.append(rgb.shape)
+        if len(calls) == 1:
+            raise RuntimeError("a broken frame")
+        return read(self, rgb)
+
+    monkeypatch.setattr(vidsearch.ocr.Reader, "read", failing_first)
+    with vidsearch.Index(tmp_path / "index", model=tiny_model) as idx:
+        report = idx.add([library / "news.mp4"], ocr=True)
+        assert len(report.added) == 1 and not report.skipped
+        assert calls == [(360, 640, 3)] * 3  # one read per slide, at the video's own size
+        assert not [h for h in top(idx, "breaking") if h.words]  # the slide whose read failed has no words
+        assert [h for h in top(idx, "harbour") if h.words]
 
 
 def test_the_player_gets_the_words_of_its_moments(index):
@@ -216,10 +237,18 @@ def test_the_card_shows_the_words_and_the_player_their_boxes(index):
     with serving(create_app(index)) as base, chromium() as browser:
         page = browser.new_page()
         page.goto(f"{base}/?q=harbour&min_score=-1")
-        card = page.locator(".hit").first
-        assert "Harbour" in card.locator(".words").inner_text()
-        card.locator("a").first.click()
-        page.wait_for_selector(".word-box")
-        box = page.locator(".word-box").first.bounding_box()
-        video = page.locator("video").bounding_box()
-        assert box["width"] > 0 and video["x"] <= box["x"] <= video["x"] + video["width"]
+        card = page.locator(".card").first
+        assert "Harbour bridge closed" in card.locator(".words").inner_text()
+        card.locator("a.open").click()
+        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        page.evaluate("() => { const v = document.getElementById('player'); v.pause(); v.currentTime = 4.5; }")
+        page.wait_for_selector(".word-boxes:not([hidden]) .word-box")
+        box, video = page.locator(".word-box").first.bounding_box(), page.locator("video").bounding_box()
+        # drawn where the words are: left part of the picture, around the middle of its height
+        assert video["x"] <= box["x"] < video["x"] + video["width"] / 2 and box["width"] > 0.2 * video["width"]
+        assert video["y"] + 0.3 * video["height"] < box["y"] < video["y"] + 0.7 * video["height"]
+        page.click("#show-words")
+        assert page.locator(".word-boxes").is_hidden()
+        page.evaluate("() => { document.getElementById('player').currentTime = 0.5; }")
+        page.click("#show-words")
+        page.wait_for_function("document.getElementById('word-boxes').hidden")  # no match at 0.5 s

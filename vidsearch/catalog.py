@@ -61,15 +61,15 @@ CREATE TABLE skipped (
 # case and accents. Both go with their frame (cascade and trigger). text_read lists the sources whose text was read,
 # so that an index switched to reading text reads what it already holds.
 WORDS_SCHEMA = """
-CREATE TABLE frame_words (
+CREATE TABLE IF NOT EXISTS frame_words (
     frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
     words TEXT NOT NULL
 );
-CREATE VIRTUAL TABLE words_fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER frame_words_gone AFTER DELETE ON frame_words BEGIN
+CREATE VIRTUAL TABLE IF NOT EXISTS words_fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS frame_words_gone AFTER DELETE ON frame_words BEGIN
     DELETE FROM words_fts WHERE rowid = old.frame_id;
 END;
-CREATE TABLE text_read (source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS text_read (source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE);
 """
 
 
@@ -86,7 +86,8 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
 
 
 def _v3_to_v4(db: sqlite3.Connection) -> None:
-    # Version 4 can hold the words read in frames; no source of an older index has had its text read.
+    # Version 4 can hold the words read in frames; no source of an older index has had its text read. (IF NOT
+    # EXISTS: a catalog may claim an older version than its tables.)
     _script(db, WORDS_SCHEMA)
 
 
