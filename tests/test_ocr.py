@@ -206,9 +206,17 @@ def test_a_version_3_index_is_upgraded(tmp_path, small_index):
         assert len(idx._opened.catalog.text_unread()) == len(idx.sources())
 
 
-def test_ray_refuses_ocr_in_one_sentence(small_index):
+def test_ray_refuses_ocr_in_one_sentence(small_index, index):
     with pytest.raises(IndexMismatch, match="not on Ray workers"):
         small_index.add([], ray=True, ocr=True)
+    with pytest.raises(IndexMismatch, match="this index reads text"):
+        index.add([], ray=True)
+    assert not small_index.reads_text
+
+
+def test_serve_ocr_needs_paths(index):
+    out = CliRunner().invoke(main, ["serve", "--ocr", "--index", str(index.path)])
+    assert out.exit_code == 2 and "--ocr goes with the folders to index" in out.output
 
 
 def test_without_rapidocr_the_cli_says_how_to_install_it(tmp_path, library):

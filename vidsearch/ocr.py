@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # With text read, frames are decoded with at least this many pixels on their short side (when they have them):
 # the model's own input side is too small for captions and slide print.
 OCR_SIDE = 720
+# Text is looked for on the frame shrunk to this long side: 35 % less CPU than RapidOCR's default at 720p and 60 %
+# at 360p, with the same lines read on generated slides (benchmarks/ocr.py).
+DETECT_SIDE = 960
 MISSING = "Reading text in frames (--ocr) needs RapidOCR: pip install 'vidsearch[ocr]'."
 
 
@@ -51,13 +54,15 @@ def require() -> None:
 
 class Reader:
     """One RapidOCR engine (one thread uses it at a time). Orientation classification is off: text in video is
-    upright, and it would cost a model pass per line."""
+    upright, and it would cost a model pass per line. Text is found on the frame shrunk to DETECT_SIDE on its long
+    side, never enlarged (RapidOCR's default enlarges to 736 on the short side); lines are read at full size."""
 
     def __init__(self, threads: int = 1):
         require()
         from rapidocr import RapidOCR
 
         self._engine = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False,
+                                        "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE,
                                         "EngineConfig.onnxruntime.intra_op_num_threads": threads})
 
     def read(self, rgb: np.ndarray) -> list[Word]:
@@ -70,7 +75,7 @@ class Reader:
             x0, y0 = quad.min(axis=0)
             x1, y1 = quad.max(axis=0)
             box = (x0 / w, y0 / h, x1 / w, y1 / h)
-            if text.strip():
+            if _tokens(text):  # a line of symbols only (a bullet, a disc read as "●") can never match a query
                 words.append(Word(text.strip(), tuple(round(min(max(float(v), 0.0), 1.0), 4) for v in box)))
         return words
 
