@@ -102,6 +102,8 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         nonlocal bar
         if bar is None:
             bar = tqdm(total=p.files_total, unit="file", dynamic_ncols=True, file=sys.stderr)
+        if bar.total != p.files_total:  # an index switched to --ocr: the sources whose text is read count too
+            bar.total = p.files_total
         rate = p.frames / p.seconds if p.seconds else 0.0
         bar.set_postfix_str(f"{p.frames} frames ({p.embedded} embedded), {rate:.1f} frames/s", refresh=False)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right

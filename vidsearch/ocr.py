@@ -30,6 +30,7 @@ OCR_SIDE = 720
 # Text is looked for on the frame shrunk to this long side: 35 % less CPU than RapidOCR's default at 720p and 60 %
 # at 360p, with the same lines read on generated slides (benchmarks/ocr.py).
 DETECT_SIDE = 960
+MAX_LINE_HEIGHT = 0.5  # of the frame's height
 MISSING = "Reading text in frames (--ocr) needs RapidOCR: pip install 'vidsearch[ocr]'."
 
 
@@ -75,7 +76,9 @@ class Reader:
             x0, y0 = quad.min(axis=0)
             x1, y1 = quad.max(axis=0)
             box = (x0 / w, y0 / h, x1 / w, y1 / h)
-            if _tokens(text):  # a line of symbols only (a bullet, a disc read as "●") can never match a query
+            # A line of symbols only (a disc read as "●") can never match a query; a "line" taller than half the
+            # frame was, on real photos, a shape taken for one glyph (a cup read as "8").
+            if _tokens(text) and box[3] - box[1] <= MAX_LINE_HEIGHT:
                 words.append(Word(text.strip(), tuple(round(min(max(float(v), 0.0), 1.0), 4) for v in box)))
         return words
 

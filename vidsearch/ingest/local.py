@@ -95,7 +95,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
                 finally:
                     decoders.close()
             if readers is not None:
-                r.report.text_read = read_indexed_text(store, readers, interval)
+                r.report.text_read = read_indexed_text(store, readers, interval, r.tick_text)
             return r.finish()
     finally:
         if readers is not None:
@@ -314,12 +314,15 @@ class _Decoders:
         d.busy_since = time.monotonic()
 
 
-def read_indexed_text(store: Store, readers: TextReaders, interval: float) -> int:
+def read_indexed_text(store: Store, readers: TextReaders, interval: float,
+                      tick: Callable[[int, int, str], None]) -> int:
     """Read the text of the sources indexed without it: their frames decoded again at the stored times, the
-    changed ones read (no model pass). A file that cannot be read now is left for the next run. How many were
-    read."""
+    changed ones read (no model pass). A file that cannot be read now is left for the next run. Calls tick(sources
+    done, sources in all, path) before each. How many were read."""
     done = 0
-    for source in store.catalog.text_unread():
+    unread = store.catalog.text_unread()
+    for n, source in enumerate(unread):
+        tick(n, len(unread), source.path)
         ids, times, _ = store.catalog.source_frames(source.id)
         try:
             words = _frame_words(source.path, dict(zip(np.round(times, 3), ids)), readers, interval)
@@ -328,6 +331,8 @@ def read_indexed_text(store: Store, readers: TextReaders, interval: float) -> in
             continue
         store.put_words(source.path, {fid: [w.as_json() for w in f.result()] for fid, f in words.items()})
         done += 1
+    if unread:
+        tick(len(unread), len(unread), "")
     return done
 
 

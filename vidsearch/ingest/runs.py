@@ -239,6 +239,12 @@ class Run:
             self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
                                     time.monotonic() - self._started, path, self.frames_embedded))
 
+    def tick_text(self, done: int, total: int, path: str) -> None:
+        """Progress while the text of sources indexed before is read: they count as files after the run's own."""
+        if self._progress:
+            self._progress(Progress(self.files_done + done, len(self.todo) + total, self.frames_seen,
+                                    time.monotonic() - self._started, path, self.frames_embedded))
+
     def checkpoint(self) -> None:
         """Save the FAISS cache if the last save is CHECKPOINT_SECONDS old."""
         if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
