@@ -248,7 +248,7 @@ def test_the_card_shows_the_words_and_the_player_their_boxes(index):
         card = page.locator(".card").first
         assert "Harbour bridge closed" in card.locator(".words").inner_text()
         card.locator("a.open").click()
-        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        page.wait_for_function("() => document.getElementById('player').readyState >= 1")
         page.evaluate("() => { const v = document.getElementById('player'); v.pause(); v.currentTime = 4.5; }")
         page.wait_for_selector(".word-boxes:not([hidden]) .word-box")
         box, video = page.locator(".word-box").first.bounding_box(), page.locator("video").bounding_box()
@@ -259,4 +259,4 @@ def test_the_card_shows_the_words_and_the_player_their_boxes(index):
         assert page.locator(".word-boxes").is_hidden()
         page.evaluate("() => { document.getElementById('player').currentTime = 0.5; }")
         page.click("#show-words")
-        page.wait_for_function("document.getElementById('word-boxes').hidden")  # no match at 0.5 s
+        page.wait_for_function("() => document.getElementById('word-boxes').hidden")  # no match at 0.5 s

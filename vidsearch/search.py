@@ -423,6 +423,7 @@ def video_scores(store: Store, scorer: Scorer, q: Query, source_id: int, *, inte
         return [], []
     scores, keys = scorer.score(vecs)
     frames = store.catalog.frames(ids)
+    # A folder filter on the video's own path keeps that video alone (nothing lies under a file).
     text = TextMatch.find(store, q, SourceFilter(folder=frames[ids[0]].path))
     keys = text.boosted(ids, keys)
     ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
