@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +69,22 @@ CREATE TABLE IF NOT EXISTS copies (
 CREATE INDEX IF NOT EXISTS copies_by_source ON copies(source_id);
 """
 
+# Words read in frames (--ocr; format 5): the lines of each frame that has any, as JSON [{"text", "box": [x0, y0,
+# x1, y1]}] with the box as fractions of the frame, and the same text in an FTS5 index (rowid = frame id) that folds
+# case and accents. Both go with their frame (cascade and trigger). text_read lists the sources whose text was read,
+# so that an index switched to reading text reads what it already holds.
+WORDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frame_words (
+    frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    words TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS words_fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS frame_words_gone AFTER DELETE ON frame_words BEGIN
+    DELETE FROM words_fts WHERE rowid = old.frame_id;
+END;
+CREATE TABLE IF NOT EXISTS text_read (source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE);
+"""
+
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     # Version 1 letterboxed every picture; version 2 records how pictures reach the model.
@@ -85,12 +102,24 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
     # Version 4 knows byte copies: a content hash per source (computed when needed) and the copies' paths.
     if "hash" not in {r[1] for r in db.execute("PRAGMA table_info(sources)")}:
         db.execute("ALTER TABLE sources ADD COLUMN hash TEXT")
-    for statement in COPIES_SCHEMA.split(";"):
+    _script(db, COPIES_SCHEMA)
+
+
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    # Version 5 can hold the words read in frames; no source of an older index has had its text read. (IF NOT
+    # EXISTS: a catalog may claim an older version than its tables.)
+    _script(db, WORDS_SCHEMA)
+
+
+def _script(db: sqlite3.Connection, schema: str) -> None:
+    # executescript would commit the caller's transaction; a trigger's body holds semicolons, so statements are cut
+    # only where the next one begins.
+    for statement in re.split(r";\s*\n(?=CREATE )", schema):
         if statement.strip():
             db.execute(statement)
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}  # version → the step to the next one
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}  # version → the step to the next one
 
 
 @dataclass(frozen=True)
@@ -228,9 +257,7 @@ class Catalog:
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
                 db.execute("BEGIN IMMEDIATE")
-                for statement in (SCHEMA + COPIES_SCHEMA).split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _script(db, SCHEMA + COPIES_SCHEMA + WORDS_SCHEMA)
                 meta = {**meta, "format_version": SCHEMA_VERSION, "created_at": time.time(), "generation": 0}
                 db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
                 db.execute("COMMIT")
@@ -465,6 +492,44 @@ class Catalog:
     def forget_skip(self, path: str) -> None:
         """(inside `write`)"""
         self._db.execute("DELETE FROM skipped WHERE path=?", (path,))
+
+    # -- words read in frames (format 5) ---------------------------------------------------------------------------
+
+    def add_words(self, path: str, words: dict[int, list[dict]]) -> None:
+        """(inside `write`) Store the lines read in frames of the source at `path` (frame id -> [{"text", "box"}];
+        frames with none are left out) and record that its text was read."""
+        for fid, lines in words.items():
+            if lines:
+                self._db.execute("INSERT INTO frame_words VALUES (?, ?)", (fid, json.dumps(lines)))
+                self._db.execute("INSERT INTO words_fts (rowid, text) VALUES (?, ?)",
+                                 (fid, "\n".join(w["text"] for w in lines)))
+        self._db.execute("INSERT OR IGNORE INTO text_read SELECT id FROM sources WHERE path=?", (path,))
+
+    def text_unread(self) -> list[Source]:
+        """The sources whose text was never read, by path."""
+        return [Source(*r) for r in self._all(f"SELECT {_columns(Source)} FROM sources WHERE id NOT IN "
+                                              "(SELECT source_id FROM text_read) ORDER BY path")]
+
+    def text_matches(self, expression: str, where: SourceFilter | None, limit: int) -> list[int]:
+        """The ids of at most `limit` frames whose words match an FTS5 expression (ocr.match_expression), best
+        first, among the sources the filter keeps."""
+        cond, args = (where or SourceFilter()).where()
+        rows = self._all("SELECT words_fts.rowid FROM words_fts JOIN frames f ON f.id = words_fts.rowid "
+                         f"JOIN sources s ON s.id = f.source_id WHERE words_fts MATCH ? AND {cond} "
+                         "ORDER BY words_fts.rank LIMIT ?", [expression, *args, limit])
+        return [r[0] for r in rows]
+
+    def frame_words(self, ids: Sequence[int]) -> dict[int, list[dict]]:
+        """The lines read in the frames among `ids` that have any."""
+        if not len(ids):
+            return {}
+        rows = self._all(f"SELECT frame_id, words FROM frame_words WHERE frame_id IN ({_in(len(ids))})",
+                         [int(i) for i in ids])
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def text_counts(self) -> dict:
+        (row,) = self._all("SELECT (SELECT count(*) FROM frame_words), (SELECT count(*) FROM text_read)")
+        return {"frames_with_words": row[0], "sources_text_read": row[1]}
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from .errors import (
     IndexMismatch,
     MediaError,
     ModelLoadError,
+    OcrMissing,
     QueryError,
     RayFailure,
     RayMissing,
@@ -86,8 +87,10 @@ def _ray_address(ctx, param, value):
               show_default=True, metavar="SECONDS", help="Skip a file whose decoding yields no frame for this long.")
 @click.option("--reuse/--no-reuse", default=True, show_default=True,
               help="A sample unchanged since its video's last embedded one reuses that vector (no model pass).")
+@click.option("--ocr", is_flag=True, help="Read the text in frames and find it by its words, from now on (this index "
+              "remembers it; what it holds is read on this run). Needs pip install 'vidsearch[ocr]'.")
 def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout, reuse) -> None:
+              decode_timeout, reuse, ocr=False) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
@@ -99,6 +102,8 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         nonlocal bar
         if bar is None:
             bar = tqdm(total=p.files_total, unit="file", dynamic_ncols=True, file=sys.stderr)
+        if bar.total != p.files_total:  # an index switched to --ocr: the sources whose text is read count too
+            bar.total = p.files_total
         rate = p.frames / p.seconds if p.seconds else 0.0
         bar.set_postfix_str(f"{p.frames} frames ({p.embedded} embedded), {rate:.1f} frames/s", refresh=False)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
@@ -106,11 +111,11 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     try:
         try:
             report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
-                             ray_workers=ray_workers, reuse=reuse)
+                             ray_workers=ray_workers, reuse=reuse, ocr=ocr)
         finally:  # before any error, so that it is not printed into the bar's line
             if bar is not None:
                 bar.close()
-    except (ModelLoadError, RayMissing) as e:
+    except (ModelLoadError, RayMissing, OcrMissing, IndexMismatch) as e:
         fail(str(e))
     except (RayFailure, StoreError) as e:  # StoreError: the index could not be written (a full disk)
         fail(str(e), 1)
@@ -124,6 +129,8 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames, {report.frames_embedded} "
                f"embedded), {copies}{report.unchanged} unchanged, "
                f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
+    if report.text_read:
+        click.echo(f"Read the text of {report.text_read} sources indexed before.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
 
@@ -181,6 +188,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
         click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id})")
         for other in h.also:
             click.echo(f"{'also at':>32}  {other}")
+        if h.words:
+            click.echo("       on screen: " + " | ".join(w["text"] for w in h.words))
 
 
 @main.command("info")
@@ -205,6 +214,8 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"pictures: {PREPROCESS_SHOWN[st.preprocess]}")
     copies = f", {st.copies} byte copies of them" if st.copies else ""
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames{copies}")
+    click.echo("text:     " + (f"read in frames (--ocr), {st.frames_with_words} frames with words" if st.reads_text
+                               else "not read (`vidsearch index --ocr PATH` reads it)"))
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s.path}: {s.reason}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
@@ -264,16 +275,19 @@ def _check_watch(paths, watch: bool, poll: float | None) -> None:
         fail("--watch needs the folders to watch: `vidsearch serve PATH... --watch`.")
 
 
-def _watched_index(index_dir, device: str, settings: dict) -> Index:
-    """The index `serve --watch` serves: a new one is created empty, its files indexed by the watcher's first run."""
+def _watched_index(index_dir, device: str, settings: dict, ocr: bool = False) -> Index:
+    """The index `serve --watch` serves: a new one is created empty, its files indexed by the watcher's first run
+    (which, with `ocr`, reads the text of what it already holds too)."""
     idx = open_index(index_dir, device=device, **settings)
-    if not idx.exists:
-        try:
-            idx.add([])
-        except ModelLoadError as e:
-            fail(str(e))
-        except (StoreError, RuntimeError, OSError) as e:  # StoreError: it could not be written (a full disk)
-            fail(f"the index at {idx.path} could not be created: {e}", 1)
+    try:
+        if not idx.exists:
+            idx.add([], ocr=ocr)
+        elif ocr:
+            idx.read_text()
+    except (ModelLoadError, OcrMissing) as e:
+        fail(str(e))
+    except (StoreError, RuntimeError, OSError) as e:  # StoreError: it could not be written (a full disk)
+        fail(f"the index at {idx.path} could not be created: {e}", 1)
     return idx
 
 
@@ -310,18 +324,21 @@ def _start_watching(watcher) -> None:
               help="Keep indexing PATHS while serving: new, changed and deleted files are taken in the background.")
 @click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="With --watch: look for changes every SECONDS instead of using file events (network mounts).")
+@click.option("--ocr", is_flag=True, help="Read the text in frames of PATHS (as `index --ocr`).")
 @click.pass_context
 def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, preprocess,
-              device, auth, watch, poll) -> None:
+              device, auth, watch, poll, ocr) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index; with
     --watch, serve at once and index PATHS in the background, then as files come, change and go."""
     if auth is not None and not auth.strip():
         fail("--auth needs a non-empty token.")
     _check_watch(paths, watch, poll)
+    if ocr and not paths:
+        fail("--ocr goes with the folders to index: `vidsearch serve PATH... --ocr`.")
     settings = {"model": model, "pretrained": pretrained, "interval": interval, "preprocess": preprocess}
     if paths and not watch:
-        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, **settings)
-    idx = _watched_index(index_dir, device, settings) if watch else open_index(index_dir, device=device)
+        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr, **settings)
+    idx = _watched_index(index_dir, device, settings, ocr) if watch else open_index(index_dir, device=device)
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")
     from .web import create_app

@@ -56,3 +56,7 @@ class RayMissing(VidsearchError, ImportError):
 
 class RayFailure(VidsearchError, RuntimeError):
     """Ray could not be reached, or a worker died; sources committed before stay, a re-run goes on from there."""
+
+
+class OcrMissing(VidsearchError, ImportError):
+    """Reading text in frames was asked for, and RapidOCR is not installed."""

@@ -53,6 +53,8 @@ class Stats:
     size_bytes: int
     last_run: dict | None
     copies: int = 0  # paths holding an indexed source's exact bytes, indexed once with it
+    reads_text: bool = False  # whether the index reads the text in frames (--ocr)
+    frames_with_words: int = 0  # frames in which text was read
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -127,7 +129,8 @@ class Index:
         return self._embedder
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
-            ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True) -> Report:
+            ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
+            ocr: bool = False) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
@@ -140,8 +143,12 @@ class Index:
         the files whose sizes are equal, and nothing else.
         `ray=True` (or a Ray address) decodes and embeds on Ray workers instead, `ray_workers` of them (see
         vidsearch.ingest.ray); this process still writes the index. Raises ImportError when Ray is not installed.
+        `ocr=True` reads the text in frames from now on (vidsearch.ocr; needs `pip install 'vidsearch[ocr]'`, else
+        OcrMissing): the index records it, this and every later add read the text of what they index, and this one
+        first reads that of what the index already holds. Not with Ray (IndexMismatch).
         """
         paths = [os.fspath(p) for p in paths]
+        ocr = self._check_ocr(ocr, ray)
         workers = None
         if ray:
             from .ingest import ray as ingest_ray
@@ -156,13 +163,15 @@ class Index:
                 self._store = Store.create(self.path, model=self.model, pretrained=self.pretrained,
                                            dim=model.dim, interval=self.interval, preprocess=self.preprocess,
                                            min_score=model.default_min_score)
+            if ocr:
+                self.read_text()
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
                                       batch_size=self.batch_size, progress=progress,
                                       decode_timeout=self.decode_timeout, reuse=reuse)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
-                              reuse=reuse)
+                              reuse=reuse, ocr=ocr)
         finally:
             if workers is not None:
                 workers.close()
@@ -170,6 +179,32 @@ class Index:
             if created_dir and self._store is None:  # failed before anything was written: leave no trace
                 (self.path / ingest.LOCK_FILE).unlink(missing_ok=True)
                 self.path.rmdir()
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether this index reads the text in frames (switched on by add(ocr=True), kept from then on)."""
+        return self._store is not None and bool(self._store.catalog.meta.get("ocr", False))
+
+    def read_text(self) -> None:
+        """Read the text in frames from now on (as add(ocr=True), without indexing now): the index records it, and
+        the next add reads the text of what it already holds. Raises OcrMissing without RapidOCR."""
+        from .ocr import require
+
+        require()
+        if not self.reads_text:
+            self._opened.catalog.set_meta("ocr", True)
+
+    def _check_ocr(self, ocr: bool, ray) -> bool:
+        """Whether this add reads text; raises OcrMissing when it should and cannot, IndexMismatch with Ray."""
+        ocr = ocr or self.reads_text
+        if ocr and ray:
+            raise IndexMismatch("Text in frames (--ocr) is read only by the local indexer, not on Ray workers; "
+                                "index without --ray" + (" (this index reads text)." if self.reads_text else "."))
+        if ocr:
+            from .ocr import require
+
+            require()
+        return ocr
 
     def remove(self, source: str | os.PathLike) -> bool:
         """Drop one path from the index. True if it was there. A byte copy of a source (see `add`) just goes; a
@@ -204,7 +239,7 @@ class Index:
               **fields) -> tuple[list[tuple[float, float]], list[Hit]]:
         """For one video: the query's score at every sample [(t, score)], and all its moments, best first."""
         q = _query(query, fields)
-        return video_scores(self._opened, self._scorer(q), source_id, interval=self.interval,
+        return video_scores(self._opened, self._scorer(q), q, source_id, interval=self.interval,
                             min_score=self._min_score(q))
 
     def _scorer(self, q: Query) -> Scorer:
@@ -287,7 +322,8 @@ class Index:
         last_run = s.catalog.read_meta().get("last_run")  # another process may have indexed since this one opened
         return Stats(str(self.path), self.model, self.pretrained, s.vectors.dim, self.interval, self.preprocess,
                      self.min_score, c["sources"], c["videos"], c["images"], c["frames"], c["skipped"],
-                     s.size_on_disk(), last_run, c["copies"])
+                     s.size_on_disk(), last_run, c["copies"], self.reads_text,
+                     s.catalog.text_counts()["frames_with_words"])
 
     def close(self) -> None:
         """Stop making browser copies (ending a running ffmpeg) and close the catalog."""

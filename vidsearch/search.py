@@ -28,6 +28,7 @@ from .errors import MediaError, QueryError
 from .extract import open_media
 from .extract.frames import picture_rgb
 from .format import fmt_span
+from .ocr import match_expression, matched, query_terms
 from .preprocess import reduce_to
 from .store import Store
 
@@ -52,6 +53,10 @@ COINCIDE = 1.25
 # one vector, so it leaves no gap.)
 COPY_COSINE = 0.96
 ALIKE_SHARE = 0.9  # the share of time-aligned frames that must reach COPY_COSINE
+# A frame whose words (read with --ocr) match a text query has this added to its ranking key: above every frame
+# that only looks related (keys are cosines, less a weighted one), while CLIP still orders the matches.
+TEXT_BOOST = 10.0
+TEXT_LIMIT = 1000  # frames matched by their words that one search takes in at most, best matches first
 
 
 @dataclass
@@ -116,14 +121,18 @@ class Hit:
     z: float = 0.0  # score in standard deviations above this query's mean score over the whole index
     weak: bool = False  # under the minimum score: shown only because nothing passed it
     also: list[str] = field(default_factory=list)  # other paths of the same content: byte copies, other encodings
+    # The lines read in that frame that hold the query's words: [{"text", "box": [x0, y0, x1, y1]}], the box as
+    # fractions of the frame's width and height (only with --ocr).
+    words: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The hit as the CLI's --json and the web API give it (each adds where to get the files)."""
         video = self.kind == "video"
-        return {"frame_id": self.frame_id, "source_id": self.source_id, "source": os.path.basename(self.source),
-                "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
-                "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
-                "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
+        out = {"frame_id": self.frame_id, "source_id": self.source_id, "source": os.path.basename(self.source),
+               "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
+               "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
+               "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
+        return {**out, "words": self.words} if self.words else out
 
     def also_names(self) -> list[str]:
         return other_names(self.source, self.also)
@@ -330,19 +339,21 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
     if q.k < 1:
         raise QueryError("k must be at least 1.")
     where = source_filter(q)
+    text = TextMatch.find(store, q, where)
     want = max(100, 10 * q.k)
     join = JOIN_SIGMAS * scorer.std
     for _ in range(3):
         _, ids = store.vectors.search(scorer.search_vector[None, :], want, where)
-        ids = [int(i) for i in ids[0] if i >= 0]
+        ids = text.joined([int(i) for i in ids[0] if i >= 0])
         frames, vecs = store.catalog.frames(ids), store.catalog.vectors(ids)
         ids = [i for i in ids if i in frames and i in vecs]
         if not ids:
             return []
         scores, keys = scorer.score(np.stack([vecs[i] for i in ids]))
+        keys = text.boosted(ids, keys)
         encodings = _Encodings(store.catalog, frames, vecs, interval)
         ranked = _collapse(_moments([frames[i] for i in ids], scores, keys, scorer, interval, join), encodings)
-        good = [h for key, h in ranked if min(h.score, key) >= min_score]
+        good = [h for key, h in ranked if min(h.score, key) >= min_score or h.frame_id in text.ids]
         # The edge of one of the first k moments may lie among frames not fetched, or the per-video cap and merged
         # copies left fewer than k while more frames may pass: fetch more (twice at most).
         edges = all(key - join > keys.min() for key, h in ranked[:q.k] if h.kind == "video")
@@ -354,8 +365,43 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
         weak = [h for _, h in ranked[:WEAK_SHOWN]]
         for h in weak:
             h.weak = True
-        return _with_copies(store, _with_thumbnails(store, weak))
-    return _with_copies(store, _with_thumbnails(store, _spread(good, q.k, q.per_video, encodings.video_of)))
+        return _finished(store, text, weak)
+    return _finished(store, text, _spread(good, q.k, q.per_video, encodings.video_of))
+
+
+def _finished(store: Store, text: TextMatch, hits: list[Hit]) -> list[Hit]:
+    """The hits returned, with what only they need: thumbnails, copies' paths, the words that matched."""
+    return text.shown(store, _with_copies(store, _with_thumbnails(store, hits)))
+
+
+@dataclass
+class TextMatch:
+    """The frames whose words (read with --ocr) match a text query: see ocr.query_terms for what must match."""
+
+    terms: list[list[str]]
+    ids: set[int]
+
+    @classmethod
+    def find(cls, store: Store, q: Query, where: SourceFilter | None) -> TextMatch:
+        terms = query_terms(_clean(q.text))
+        expression = match_expression(terms)
+        return cls(terms, set(store.catalog.text_matches(expression, where, TEXT_LIMIT)) if expression else set())
+
+    def joined(self, ids: list[int]) -> list[int]:
+        """The nearest frames' ids and the matched ones'."""
+        return ids + sorted(self.ids.difference(ids)) if self.ids else ids
+
+    def boosted(self, ids: list[int], keys: np.ndarray) -> np.ndarray:
+        if not self.ids:
+            return keys
+        return keys + TEXT_BOOST * np.fromiter((i in self.ids for i in ids), dtype=bool, count=len(ids))
+
+    def shown(self, store: Store, hits: list[Hit]) -> list[Hit]:
+        """The hits, each with the lines of its frame that hold the query's words."""
+        words = store.catalog.frame_words([h.frame_id for h in hits if h.frame_id in self.ids])
+        for h in hits:
+            h.words = matched(words.get(h.frame_id, []), self.terms)
+        return hits
 
 
 def _with_thumbnails(store: Store, hits: list[Hit]) -> list[Hit]:
@@ -492,7 +538,7 @@ def _spread(hits: list[Hit], k: int, per_video: int, video_of: dict[int, int]) -
     return out
 
 
-def video_scores(store: Store, scorer: Scorer, source_id: int, *, interval: float,
+def video_scores(store: Store, scorer: Scorer, q: Query, source_id: int, *, interval: float,
                  min_score: float) -> tuple[list[tuple[float, float]], list[Hit]]:
     """The query's score at every sample of one video, and all of that video's moments (best first)."""
     ids, times, vecs = store.catalog.source_frames(source_id)
@@ -500,6 +546,9 @@ def video_scores(store: Store, scorer: Scorer, source_id: int, *, interval: floa
         return [], []
     scores, keys = scorer.score(vecs)
     frames = store.catalog.frames(ids)
+    # A folder filter on the video's own path keeps that video alone (nothing lies under a file).
+    text = TextMatch.find(store, q, SourceFilter(folder=frames[ids[0]].path))
+    keys = text.boosted(ids, keys)
     ranked = _moments([frames[i] for i in ids], scores, keys, scorer, interval, JOIN_SIGMAS * scorer.std)
-    good = [h for key, h in ranked if min(h.score, key) >= min_score]
-    return [(float(t), float(s)) for t, s in zip(times, scores)], _with_copies(store, _with_thumbnails(store, good))
+    good = [h for key, h in ranked if min(h.score, key) >= min_score or h.frame_id in text.ids]
+    return [(float(t), float(s)) for t, s in zip(times, scores)], _finished(store, text, good)

@@ -58,10 +58,12 @@ class Store:
 
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
-                   created: float | None = None, content_hash: str | None = None) -> list[int]:
+                   created: float | None = None, content_hash: str | None = None,
+                   words: Sequence[list[dict]] | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
         atomically. `created`: when the media was made (UNIX time), by default its mtime. What `path` held before
-        stays with its byte copies, if it has any (see let_go)."""
+        stays with its byte copies, if it has any (see let_go). `words`: the lines read in each frame, when its text
+        was read."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
@@ -71,6 +73,8 @@ class Store:
                                               created)
                 if content_hash is not None:
                     self.catalog.set_hash(path, content_hash)
+                if words is not None:
+                    self.catalog.add_words(path, dict(zip(ids, words)))
                 for fid, (_, _, staged) in zip(ids, frames):
                     # Put in place before the commit: a crash leaves at worst an unreferenced file, overwritten when
                     # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
@@ -85,6 +89,12 @@ class Store:
             raise
         self._committed(gens, removed, ids, vectors)
         return ids
+
+    def put_words(self, path: str, words: dict[int, list[dict]]) -> None:
+        """Record the lines read in an indexed source's frames (frame id -> lines), in one transaction."""
+        with self.catalog.write() as gens:
+            self.catalog.add_words(path, words)
+        self.vectors.apply(gens, [], [], [])
 
     def remove_source(self, path: str, skipped_reason: str | None = None, size: int = 0, mtime: float = 0) -> bool:
         """Drop a path from the index (see let_go; with a reason, remember the file as unreadable). True if it was

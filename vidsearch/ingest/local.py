@@ -14,10 +14,12 @@ abandoned (a daemon thread, so it does not keep the process alive), its file ski
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +29,13 @@ from ..embed import Embedder
 from ..errors import MediaError, WriteError
 from ..extract import Candidate, MediaInfo, open_media
 from ..extract.change import ChangeGate
+from ..ocr import OCR_SIDE, TextReaders
 from ..store import Store
 from .plan import vanished
 from .runs import DECODE_TIMEOUT, Pending, Progress, Report, Run
 from .thumbnails import thumbnail_jpeg
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Sampled:
     t: float
     square: np.ndarray | None
     thumb: Path
+    words: Future | None = None  # its lines being read, when the run reads text and the frame changed
 
 
 @dataclass
@@ -69,21 +75,31 @@ Message = Sampled | Finished | Failed | Fatal
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
-        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True) -> Report:
+        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True, ocr: bool = False) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
     (and so loaded) when there is something to embed. With `reuse`, a sample unchanged since its source's last
-    embedded one (extract.change) takes that vector with no model pass. A file whose decoding yields no frame for
-    `decode_timeout` seconds is skipped. Raises WriteError if the index cannot be written (a full disk); the sources
-    committed until then stay."""
-    with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
-        if r.todo:
-            embedder = get_embedder()
-            decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64), reuse=reuse)
-            try:
-                _consume(r, decoders, _Batch(embedder, batch_size))
-            finally:
-                decoders.close()
-        return r.finish()
+    embedded one (extract.change) takes that vector with no model pass. With `ocr`, the text of every changed
+    sample is read too (ocr.py; unchanged ones take the words of the one before), and then that of the sources
+    indexed before without it. A file whose decoding yields no frame for `decode_timeout` seconds is skipped.
+    Raises WriteError if the index cannot be written (a full disk); the sources committed until then stay."""
+    readers = TextReaders() if ocr else None
+    try:
+        with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
+            r.reads_text = ocr
+            if r.todo:
+                embedder = get_embedder()
+                decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64),
+                                     reuse=reuse, readers=readers)
+                try:
+                    _consume(r, decoders, _Batch(embedder, batch_size))
+                finally:
+                    decoders.close()
+            if readers is not None:
+                r.report.text_read = read_indexed_text(store, readers, interval, r.tick_text)
+            return r.finish()
+    finally:
+        if readers is not None:
+            readers.close()
 
 
 def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
@@ -94,6 +110,7 @@ def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
             msg: Message = decoders.out.get(timeout=wait)
         except queue.Empty:
             decoders.give_up_stalled()
+            r.commit_ready()  # sources whose text was still being read
             continue
         decoders.give_up_stalled()
         if r.given_up(msg.cand):  # from an abandoned decoder that came unstuck: stale
@@ -101,8 +118,8 @@ def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
                 msg.thumb.unlink(missing_ok=True)
             continue
         match msg:
-            case Sampled(cand, t, square, thumb):
-                if batch.add(r.sampled(cand, t, thumb, embedded=square is not None), square):
+            case Sampled(cand, t, square, thumb, words):
+                if batch.add(r.sampled(cand, t, thumb, embedded=square is not None, words=words), square):
                     batch.flush()
                     r.commit_ready()
                     r.tick(cand.path)
@@ -114,6 +131,9 @@ def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
                 raise error
         r.checkpoint()
     batch.flush()
+    for p in list(r.pending.values()):
+        for f in p.words:
+            f.result()
     r.commit_ready()
 
 
@@ -163,8 +183,11 @@ class _Decoders:
     """The decode threads, the files they have yet to take, and the queue they send on. The methods whose names
     start with an underscore run in the decode threads; the others in the consumer's."""
 
-    def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int, reuse: bool):
-        self.run, self.embedder, self.interval, self.reuse = r, embedder, interval, reuse
+    def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int, reuse: bool,
+                 readers: TextReaders | None = None):
+        self.run, self.embedder, self.interval, self.reuse, self.readers = r, embedder, interval, reuse, readers
+        # Text needs more pixels than the model: frames are then decoded larger (the model's resize does the rest).
+        self.side = max(embedder.decode_side, OCR_SIDE) if readers is not None else embedder.decode_side
         self.out: queue.Queue[Message] = queue.Queue(maxsize=queue_size)  # bounds memory whatever the video length
         self.jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()
         for c in r.todo:
@@ -256,17 +279,27 @@ class _Decoders:
         d.opening = False
         gate = ChangeGate(enabled=self.reuse)
         try:
-            for fr in media.frames(self.interval, self.embedder.decode_side):
+            for fr in media.frames(self.interval, self.side):
                 thumb = self.run.stage(thumbnail_jpeg(fr.rgb))
                 square = None if gate.unchanged(fr.rgb) else self.embedder.prepare(fr.rgb)
                 try:
-                    self._put(Sampled(c, fr.t, square, thumb), d)
+                    words = self._read(fr.rgb, d) if square is not None and self.readers is not None else None
+                    self._put(Sampled(c, fr.t, square, thumb, words), d)
                 except _Stopped:
                     thumb.unlink(missing_ok=True)
                     raise
             return media.info
         finally:
             media.close()
+
+    def _read(self, rgb: np.ndarray, d: _Decoder) -> Future:
+        """The Future of a frame's lines, once an OCR worker has room for it."""
+        d.busy_since = None  # waiting for the OCR workers is not a stall
+        while (words := self.readers.submit(rgb, timeout=0.2)) is None:
+            if self.stop.is_set() or d.abandoned:
+                raise _Stopped
+        d.busy_since = time.monotonic()
+        return words
 
     def _put(self, msg: Message, d: _Decoder) -> None:
         d.busy_since = None  # waiting for the consumer is not a stall
@@ -279,3 +312,42 @@ class _Decoders:
             except queue.Full:
                 pass
         d.busy_since = time.monotonic()
+
+
+def read_indexed_text(store: Store, readers: TextReaders, interval: float,
+                      tick: Callable[[int, int, str], None]) -> int:
+    """Read the text of the sources indexed without it: their frames decoded again at the stored times, the
+    changed ones read (no model pass). A file that cannot be read now is left for the next run. Calls tick(sources
+    done, sources in all, path) before each. How many were read."""
+    done = 0
+    unread = store.catalog.text_unread()
+    for n, source in enumerate(unread):
+        tick(n, len(unread), source.path)
+        ids, times, _ = store.catalog.source_frames(source.id)
+        try:
+            words = _frame_words(source.path, dict(zip(np.round(times, 3), ids)), readers, interval)
+        except (MediaError, OSError) as e:
+            log.warning("could not read the text of %s: %s", source.path, e)
+            continue
+        store.put_words(source.path, {fid: [w.as_json() for w in f.result()] for fid, f in words.items()})
+        done += 1
+    if unread:
+        tick(len(unread), len(unread), "")
+    return done
+
+
+def _frame_words(path: str, ids: dict[float, int], readers: TextReaders, interval: float) -> dict[int, Future]:
+    """Each stored frame's lines being read (a frame unchanged since the last one read takes its Future)."""
+    media = open_media(path)
+    gate, last, out = ChangeGate(), None, {}
+    try:
+        for fr in media.frames(interval, OCR_SIDE):
+            fid = ids.get(round(fr.t, 3))
+            if fid is None:
+                continue
+            if not gate.unchanged(fr.rgb) or last is None:
+                last = readers.submit(fr.rgb)
+            out[fid] = last
+    finally:
+        media.close()
+    return out

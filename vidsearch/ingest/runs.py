@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Report:
     added: list[str] = field(default_factory=list)
     frames_added: int = 0
     frames_embedded: int = 0  # of the frames sampled, those the model saw (the rest were unchanged: vector reused)
+    text_read: int = 0  # sources indexed before whose text this run read (an index switched to --ocr)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -63,7 +65,7 @@ class Report:
 
     def as_dict(self) -> dict:
         return {"added": len(self.added), "copies": len(self.copies), "frames_added": self.frames_added,
-                "frames_embedded": self.frames_embedded, "unchanged": self.unchanged,
+                "frames_embedded": self.frames_embedded, "text_read": self.text_read, "unchanged": self.unchanged,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
                 "seconds": round(self.seconds, 2)}
 
@@ -94,14 +96,22 @@ class Pending:
     vectors: list[np.ndarray] = field(default_factory=list)
     info: MediaInfo | None = None  # set once the file was read to the end
     embedded: int = 0  # frames the model saw (the others reuse the last embedded vector)
+    words: list[Future] = field(default_factory=list)  # when the run reads text: each frame's lines, being read
 
     @property
     def ready(self) -> bool:
-        return self.info is not None and len(self.vectors) == len(self.times)
+        return (self.info is not None and len(self.vectors) == len(self.times)
+                and all(w.done() for w in self.words))
 
     def discard(self) -> None:
         for staged in self.thumbs:
             staged.unlink(missing_ok=True)
+
+
+def _no_words() -> Future:
+    f = Future()
+    f.set_result([])
+    return f
 
 
 class Run:
@@ -121,6 +131,7 @@ class Run:
         self._settled: set[str] = set()  # files finished or skipped: nothing more is expected of them
         self._given_up: set[str] = set()  # files whose producer stalled: what it still sends is stale
         self._last_checkpoint = time.monotonic()
+        self.reads_text = False  # set by a producer that reads the text in frames (ocr.py)
 
     @classmethod
     @contextlib.contextmanager
@@ -162,10 +173,13 @@ class Run:
         return stage_jpeg(jpeg, self.staging, self.store.root)
 
     def sampled(self, cand: Candidate, t: float, thumb: Path, vector: np.ndarray | None = None, *,
-                embedded: bool = True) -> Pending:
+                embedded: bool = True, words: Future | None = None) -> Pending:
         """A frame of `cand` at `t`, its thumbnail staged; its vector comes with it or is appended to the returned
-        Pending once embedded (or copied, for a frame unchanged since the last embedded one: `embedded=False`)."""
+        Pending once embedded (or copied, for a frame unchanged since the last embedded one: `embedded=False`).
+        When the run reads text, `words` is the Future of the frame's lines; None reuses the frame before's."""
         p = self.pending.setdefault(cand.path, Pending(cand))
+        if self.reads_text:
+            p.words.append(words or (p.words[-1] if p.words else _no_words()))
         p.times.append(t)
         p.thumbs.append(thumb)
         if vector is not None:
@@ -191,7 +205,9 @@ class Run:
                 self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
                                       info.height, list(zip(p.times, p.vectors, p.thumbs)),
                                       created=c.mtime if created is None else created,
-                                      content_hash=self._copies.hashes.get(c.path))
+                                      content_hash=self._copies.hashes.get(c.path),
+                                      words=[[w.as_json() for w in f.result()] for f in p.words]
+                                      if self.reads_text else None)
                 self.report.added.append(c.path)
                 self.report.frames_added += len(p.times)
                 self.report.frames_embedded += p.embedded
@@ -238,6 +254,12 @@ class Run:
             self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
                                     time.monotonic() - self._started, path, self.frames_embedded,
                                     len(self.report.copies)))
+
+    def tick_text(self, done: int, total: int, path: str) -> None:
+        """Progress while the text of sources indexed before is read: they count as files after the run's own."""
+        if self._progress:
+            self._progress(Progress(self.files_done + done, len(self.todo) + total, self.frames_seen,
+                                    time.monotonic() - self._started, path, self.frames_embedded))
 
     def checkpoint(self) -> None:
         """Save the FAISS cache if the last save is CHECKPOINT_SECONDS old."""

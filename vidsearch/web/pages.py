@@ -78,7 +78,8 @@ def watch(source_id: int) -> str | Response:
         time=fmt_time(t), duration=fmt_time(source.duration), query=query, req=req, what=describe(query),
         strip=strip, moments=moments, back=url_for("pages.search", **req.params()),
         copies=other_names(source.path, [c.path for c in state().index.copies(source_id)]),
-        playback=state().index.playback(source_id), clip=_clip_span(t, found, source.duration))
+        playback=state().index.playback(source_id), clip=_clip_span(t, found, source.duration),
+        word_moments=[{"start": m.start, "end": m.end, "words": m.words} for m in found if m.words])
 
 
 def _clip_span(t: float, moments: list, duration: float) -> dict:

@@ -153,6 +153,45 @@
     });
   }
 
+  // Where the query's words are on screen (--ocr): boxes over the picture while a moment that has them plays.
+  const boxes = document.getElementById('word-boxes');
+  if (boxes) {
+    const moments = JSON.parse(boxes.dataset.moments);
+    const toggle = document.getElementById('show-words');
+    let shown = null;
+    // The picture's rectangle inside the element (letterboxed when the page limits the player's height).
+    function place() {
+      const w = video.videoWidth || video.width, h = video.videoHeight || video.height;
+      const scale = Math.min(video.clientWidth / w, video.clientHeight / h);
+      Object.assign(boxes.style, {
+        width: w * scale + 'px', height: h * scale + 'px',
+        left: video.offsetLeft + (video.clientWidth - w * scale) / 2 + 'px',
+        top: video.offsetTop + (video.clientHeight - h * scale) / 2 + 'px',
+      });
+    }
+    function draw() {
+      const t = video.currentTime;
+      const m = moments.find(x => x.start - 0.05 <= t && t < x.end) || null;
+      boxes.hidden = !toggle.checked || !m;
+      if (m === shown) return;
+      shown = m;
+      boxes.replaceChildren(...(m ? m.words : []).map(word => {
+        const [x0, y0, x1, y1] = word.box;
+        const el = document.createElement('div');
+        el.className = 'word-box';
+        el.title = word.text;
+        Object.assign(el.style, { left: x0 * 100 + '%', top: y0 * 100 + '%', width: (x1 - x0) * 100 + '%',
+                                  height: (y1 - y0) * 100 + '%' });
+        return el;
+      }));
+    }
+    ['loadedmetadata', 'timeupdate', 'seeked'].forEach(e => video.addEventListener(e, () => { place(); draw(); }));
+    window.addEventListener('resize', place);
+    toggle.addEventListener('change', draw);
+    place();
+    draw();
+  }
+
   // Back to the results when we came from them (an image search cannot be reloaded from its URL).
   const back = document.querySelector('[data-back]');
   if (back && document.referrer) {

@@ -1,0 +1,119 @@
+"""What reading the text in frames (`vidsearch index --ocr`) costs.
+
+    python benchmarks/ocr.py [--parts frame,footage,index] [--work DIR] [--repeats N]
+
+frame     seconds (wall and CPU) RapidOCR takes for one frame, as vidsearch runs it (vidsearch.ocr.Reader: one
+          ONNX Runtime thread, no orientation pass), at 1280x720, 854x480 and 640x360, for a slide full of text and
+          for a picture with little (bench.py's testsrc2), median of --repeats reads
+footage   per kind of footage (benchmarks/change.py's 60 s generated 720p clips: slides, dark slides, screencast,
+          fixed camera, always-changing video), sampled every second as vidsearch does: how many samples the change
+          gate sends to OCR, the OCR seconds that costs (measured), the OCR seconds reading every sample would cost
+          (the measured mean per frame of that footage times its samples), and both as minutes of one CPU core per
+          hour of footage
+index     `vidsearch index` of the slides and the changing clip with the test model, with and without --ocr, in
+          the same run: wall seconds and what --ocr adds (the tiny model keeps the embedding cost out of the way)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from bench import make_video, platform_line, table  # benchmarks/ is the script's folder, first on sys.path
+from change import TINY, deck, footage, samples
+
+from vidsearch.extract.change import ChangeGate
+from vidsearch.ocr import OCR_SIDE, Reader
+
+
+def timed(reader: Reader, rgb: np.ndarray) -> tuple[float, float, int]:
+    """(wall s, CPU s, lines found) of one read."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    words = reader.read(rgb)
+    return time.perf_counter() - w0, time.process_time() - c0, len(words)
+
+
+def part_frame(work: Path, reader: Reader, repeats: int) -> None:
+    slide = deck()[4][1]  # a slide with a title and four bullets, 1280x720
+    changing = samples(make_video(work / "changing_60s.mp4", 60), 720)[1][5]
+    rows = []
+    for name, picture in [("slide", slide), ("testsrc2", changing)]:
+        for w, h in [(1280, 720), (854, 480), (640, 360)]:
+            rgb = cv2.resize(np.ascontiguousarray(picture), (w, h), interpolation=cv2.INTER_AREA)
+            reader.read(rgb)  # warm up
+            runs = [timed(reader, rgb) for _ in range(repeats)]
+            rows.append([name, f"{w}x{h}", f"{statistics.median(r[0] for r in runs):.2f}",
+                         f"{statistics.median(r[1] for r in runs):.2f}", runs[0][2]])
+    table(f"OCR of one frame (median of {repeats})", ["picture", "size", "wall s", "CPU s", "lines"], rows)
+
+
+def part_footage(work: Path, reader: Reader) -> None:
+    rows = []
+    for kind, (video, _) in footage(work / "still").items():
+        times, rgbs = samples(video, OCR_SIDE)
+        gate = ChangeGate()
+        read = [rgb for rgb in rgbs if not gate.unchanged(rgb)]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for rgb in read:
+            reader.read(rgb)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        hours = (times[-1] + 1) / 3600
+        every = cpu / len(read) * len(rgbs)
+        rows.append([kind, f"{len(read)}/{len(rgbs)}", f"{wall:.1f}", f"{cpu:.1f}", f"{every:.1f}",
+                     f"{cpu / 60 / hours:.0f}", f"{every / 60 / hours:.0f}"])
+    table("OCR per footage (60 s clips, 720p, a sample a second)",
+          ["footage", "read/sampled (gate)", "OCR wall s", "OCR CPU s", "CPU s, every sample",
+           "CPU min per hour (gate)", "CPU min per hour (every sample)"], rows)
+
+
+def index_seconds(paths: list[Path], root: Path, ocr: bool) -> float:
+    cmd = [sys.executable, "-m", "vidsearch.cli", "index", *map(str, paths), "--index", str(root), "--model", TINY,
+           *(["--ocr"] if ocr else [])]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return time.perf_counter() - start
+
+
+def part_index(work: Path) -> None:
+    clips = footage(work / "still")
+    rows = []
+    for kind in ("slides", "changing"):
+        video = clips[kind][0]
+        plain = index_seconds([video], work / f"idx-{kind}", False)
+        with_text = index_seconds([video], work / f"idx-{kind}-ocr", True)
+        rows.append([kind, f"{plain:.1f}", f"{with_text:.1f}", f"+{with_text - plain:.1f}",
+                     f"{60 / with_text:.1f}x"])
+    table("vidsearch index of a 60 s 720p clip, tiny test model: wall seconds",
+          ["footage", "without --ocr", "with --ocr", "--ocr adds", "real-time factor with --ocr"], rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="frame,footage,index")
+    ap.add_argument("--work", type=Path, default=None, help="Where the footage is kept between runs.")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="vidsearch-ocr-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(platform_line())
+    reader = Reader()
+    parts = args.parts.split(",")
+    if "frame" in parts:
+        part_frame(work, reader, args.repeats)
+    if "footage" in parts:
+        part_footage(work, reader)
+    if "index" in parts:
+        for old in work.glob("idx-*"):
+            subprocess.run(["rm", "-rf", str(old)], check=True)
+        part_index(work)
+
+
+if __name__ == "__main__":
+    main()
