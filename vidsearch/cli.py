@@ -356,20 +356,7 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
     try:
-        if debug:
-            app.run(host=host, port=port, debug=True, use_reloader=False)
-            return
-        import signal
-
-        import waitress
-
-        server = waitress.create_server(app, host=host, port=port, threads=8, ident="vidsearch")
-        # Stopped by a service manager: unwind, so that the `finally` below ends a running ffmpeg too.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        shown = f"[{host}]" if ":" in host else host
-        hint = " with ?token=TOKEN once" if auth else ""
-        click.echo(f"Open http://{shown}:{server.effective_port}/{hint} in a browser (Ctrl+C to stop).")
-        server.run()
+        _run_server(app, host, port, debug, auth)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
     except KeyboardInterrupt:
@@ -378,6 +365,23 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
         if watcher is not None:
             watcher.stop()  # a run going ends after the source it is on
         idx.close()  # ends a running ffmpeg too
+
+
+def _run_server(app, host: str, port: int, debug: bool, auth: str | None) -> None:
+    if debug:
+        app.run(host=host, port=port, debug=True, use_reloader=False)
+        return
+    import signal
+
+    import waitress
+
+    server = waitress.create_server(app, host=host, port=port, threads=8, ident="vidsearch")
+    # Stopped by a service manager: unwind, so that serve's `finally` ends a running ffmpeg too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    shown = f"[{host}]" if ":" in host else host
+    hint = " with ?token=TOKEN once" if auth else ""
+    click.echo(f"Open http://{shown}:{server.effective_port}/{hint} in a browser (Ctrl+C to stop).")
+    server.run()
 
 
 if __name__ == "__main__":
