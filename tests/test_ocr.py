@@ -182,6 +182,26 @@ def test_words_go_with_their_source(tmp_path, index, library):
     assert _count(copy, "text_read") == 1
 
 
+def test_a_byte_copy_shares_the_words_and_keeps_them_when_the_original_goes(tmp_path, index, library):
+    lib, root = tmp_path / "library", tmp_path / "index"
+    shutil.copytree(library, lib)
+    shutil.copytree(index.path, root)
+    with sqlite3.connect(root / CATALOG) as db:  # the copied index knows the copied library's paths
+        db.execute("UPDATE sources SET path = replace(path, ?, ?)", (str(library), str(lib)))
+    (lib / "backup").mkdir()
+    shutil.copy2(lib / "news.mp4", lib / "backup" / "news.mp4")
+    with vidsearch.Index(root) as idx:
+        report = idx.add([lib])
+        assert report.copies == [(str(lib / "backup" / "news.mp4"), str(lib / "news.mp4"))] and not report.added
+        best = top(idx, "harbour")[0]
+        assert best.words and best.also == [str(lib / "backup" / "news.mp4")]
+        (lib / "news.mp4").unlink()
+        idx.add([lib])
+        best = top(idx, "harbour")[0]
+        assert (best.source, best.start, best.also) == (str(lib / "backup" / "news.mp4"), 4.0, [])
+        assert best.words and "Harbour" in best.words[0]["text"]
+
+
 def _count(root: Path, table: str) -> int:
     with sqlite3.connect(root / CATALOG) as db:
         return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
