@@ -234,6 +234,25 @@ def test_ray_refuses_ocr_in_one_sentence(small_index, index):
     assert not small_index.reads_text
 
 
+
+def test_no_ocr_stops_reading_and_keeps_the_words_read(tmp_path, index, library):
+    lib, root = tmp_path / "library", tmp_path / "index"
+    shutil.copytree(library, lib)
+    shutil.copytree(index.path, root)
+    with sqlite3.connect(root / CATALOG) as db:  # the copied index knows the copied library's paths
+        db.execute("UPDATE sources SET path = replace(path, ?, ?)", (str(library), str(lib)))
+    slides_video(lib / "later.mp4", [(2, "Ferry timetable", "DejaVuSans.ttf", 36, (0, 0, 0), (255, 255, 255))])
+    out = CliRunner().invoke(main, ["index", "--no-ocr", str(lib), "--index", str(root)])
+    assert out.exit_code == 0, out.output
+    with vidsearch.Index(root) as idx:
+        assert not idx.reads_text and idx.stats().frames_with_words == 12  # later.mp4 not read
+        assert top(idx, "harbour")[0].words and not top(idx, "ferry timetable")[0].words
+        assert "not read" in CliRunner().invoke(main, ["info", "--index", str(root)]).output
+        report = idx.add([lib], ocr=True)  # on again: what was indexed meanwhile is read
+        assert report.text_read == 1 and idx.reads_text
+        best = top(idx, "ferry timetable")[0]
+        assert os.path.basename(best.source) == "later.mp4" and best.words
+
 def test_serve_ocr_needs_paths(index):
     out = CliRunner().invoke(main, ["serve", "--ocr", "--index", str(index.path)])
     assert out.exit_code == 2 and "--ocr goes with the folders to index" in out.output

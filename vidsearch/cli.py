@@ -87,10 +87,12 @@ def _ray_address(ctx, param, value):
               show_default=True, metavar="SECONDS", help="Skip a file whose decoding yields no frame for this long.")
 @click.option("--reuse/--no-reuse", default=True, show_default=True,
               help="A sample unchanged since its video's last embedded one reuses that vector (no model pass).")
-@click.option("--ocr", is_flag=True, help="Read the text in frames and find it by its words, from now on (this index "
-              "remembers it; what it holds is read on this run). Needs pip install 'vidsearch[ocr]'.")
+@click.option("--ocr/--no-ocr", default=None,
+              help="Read the text in frames and find it by its words, from now on (this index remembers it; what it "
+              "holds is read on this run; needs pip install 'vidsearch[ocr]'). --no-ocr reads no more text (the words "
+              "read stay searchable). Default: as the index does.")
 def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout, reuse, ocr=False) -> None:
+              decode_timeout, reuse, ocr=None) -> None:
     """Index the videos and images under PATHS (new and changed files only)."""
     from tqdm import tqdm
 
@@ -281,7 +283,7 @@ def _watched_index(index_dir, device: str, settings: dict, ocr: bool = False) ->
     idx = open_index(index_dir, device=device, **settings)
     try:
         if not idx.exists:
-            idx.add([], ocr=ocr)
+            idx.add([], ocr=ocr or None)
         elif ocr:
             idx.read_text()
     except (ModelLoadError, OcrMissing) as e:
@@ -337,7 +339,7 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
         fail("--ocr goes with the folders to index: `vidsearch serve PATH... --ocr`.")
     settings = {"model": model, "pretrained": pretrained, "interval": interval, "preprocess": preprocess}
     if paths and not watch:
-        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr, **settings)
+        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr or None, **settings)
     idx = _watched_index(index_dir, device, settings, ocr) if watch else open_index(index_dir, device=device)
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")

@@ -130,7 +130,7 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
-            ocr: bool = False) -> Report:
+            ocr: bool | None = None) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
@@ -145,10 +145,13 @@ class Index:
         vidsearch.ingest.ray); this process still writes the index. Raises ImportError when Ray is not installed.
         `ocr=True` reads the text in frames from now on (vidsearch.ocr; needs `pip install 'vidsearch[ocr]'`, else
         OcrMissing): the index records it, this and every later add read the text of what they index, and this one
-        first reads that of what the index already holds. Not with Ray (IndexMismatch).
+        first reads that of what the index already holds. Not with Ray (IndexMismatch). `ocr=False` stops reading
+        text from now on (the words already read stay searchable); None keeps the index's setting.
         """
         paths = [os.fspath(p) for p in paths]
-        ocr = self._check_ocr(ocr, ray)
+        if ocr is False:
+            self.stop_reading_text()
+        ocr = self._check_ocr(bool(ocr), ray)
         workers = None
         if ray:
             from .ingest import ray as ingest_ray
@@ -182,7 +185,7 @@ class Index:
 
     @property
     def reads_text(self) -> bool:
-        """Whether this index reads the text in frames (switched on by add(ocr=True), kept from then on)."""
+        """Whether this index reads the text in frames (switched on by add(ocr=True), off by add(ocr=False))."""
         return self._store is not None and bool(self._store.catalog.meta.get("ocr", False))
 
     def read_text(self) -> None:
@@ -193,6 +196,12 @@ class Index:
         require()
         if not self.reads_text:
             self._opened.catalog.set_meta("ocr", True)
+
+    def stop_reading_text(self) -> None:
+        """Read no more text from now on (the words already read stay searchable; read_text() takes it up again,
+        reading first what was indexed meanwhile)."""
+        if self.reads_text:
+            self._opened.catalog.set_meta("ocr", False)
 
     def _check_ocr(self, ocr: bool, ray) -> bool:
         """Whether this add reads text; raises OcrMissing when it should and cannot, IndexMismatch with Ray."""
