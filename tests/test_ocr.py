@@ -183,11 +183,7 @@ def test_words_go_with_their_source(tmp_path, index, library):
 
 
 def test_a_byte_copy_shares_the_words_and_keeps_them_when_the_original_goes(tmp_path, index, library):
-    lib, root = tmp_path / "library", tmp_path / "index"
-    shutil.copytree(library, lib)
-    shutil.copytree(index.path, root)
-    with sqlite3.connect(root / CATALOG) as db:  # the copied index knows the copied library's paths
-        db.execute("UPDATE sources SET path = replace(path, ?, ?)", (str(library), str(lib)))
+    lib, root = _copied(index, library, tmp_path)
     (lib / "backup").mkdir()
     shutil.copy2(lib / "news.mp4", lib / "backup" / "news.mp4")
     with vidsearch.Index(root) as idx:
@@ -200,6 +196,16 @@ def test_a_byte_copy_shares_the_words_and_keeps_them_when_the_original_goes(tmp_
         best = top(idx, "harbour")[0]
         assert (best.source, best.start, best.also) == (str(lib / "backup" / "news.mp4"), 4.0, [])
         assert best.words and "Harbour" in best.words[0]["text"]
+
+
+def _copied(index, library: Path, where: Path) -> tuple[Path, Path]:
+    """A copy of the library and of its index, the index knowing the copied library's paths."""
+    lib, root = where / "library", where / "index"
+    shutil.copytree(library, lib)
+    shutil.copytree(index.path, root)
+    with sqlite3.connect(root / CATALOG) as db:
+        db.execute("UPDATE sources SET path = replace(path, ?, ?)", (str(library), str(lib)))
+    return lib, root
 
 
 def _count(root: Path, table: str) -> int:
@@ -236,11 +242,7 @@ def test_ray_refuses_ocr_in_one_sentence(small_index, index):
 
 
 def test_no_ocr_stops_reading_and_keeps_the_words_read(tmp_path, index, library):
-    lib, root = tmp_path / "library", tmp_path / "index"
-    shutil.copytree(library, lib)
-    shutil.copytree(index.path, root)
-    with sqlite3.connect(root / CATALOG) as db:  # the copied index knows the copied library's paths
-        db.execute("UPDATE sources SET path = replace(path, ?, ?)", (str(library), str(lib)))
+    lib, root = _copied(index, library, tmp_path)
     slides_video(lib / "later.mp4", [(2, "Ferry timetable", "DejaVuSans.ttf", 36, (0, 0, 0), (255, 255, 255))])
     out = CliRunner().invoke(main, ["index", "--no-ocr", str(lib), "--index", str(root)])
     assert out.exit_code == 0, out.output
