@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -402,18 +403,10 @@ def part_search(work: Path, model: str, sizes: list[int]) -> None:
 
 # -- models: the image and text towers of the models in docs/models.md ------------------------------------------
 
-# (open_clip name, pretrained tag) as docs/models.md lists them; ViT-B-32 first, the others are timed against it.
-GUIDE_MODELS = [
-    ("ViT-B-32", "laion2b_s34b_b79k"),
-    ("ViT-B-32-256", "datacomp_s34b_b86k"),
-    ("ViT-B-32-SigLIP2-256", "webli"),
-    ("ViT-B-16-SigLIP2", "webli"),
-    ("PE-Core-T-16-384", "meta"),
-    ("PE-Core-B-16", "meta"),
-    ("MobileCLIP2-S0", "dfndr2b"),
-    ("MobileCLIP2-S2", "dfndr2b"),
-    ("ViT-L-14", "datacomp_xl_s13b_b90k"),
-]
+# (open_clip name, pretrained tag) as docs/models.md's sections name them; ViT-B-32 first, the others are timed
+# against it.
+GUIDE_MODELS = re.findall(r"^### (\S+) · (\S+)", (Path(__file__).resolve().parent.parent / "docs" / "models.md")
+                          .read_text(encoding="utf-8"), flags=re.M)
 
 
 def random_model(folder: Path, name: str, pretrained: str) -> str:

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-# (open_clip name, pretrained tag): the list of docs/models.md.
-MODELS = [
-    ("ViT-B-32", "laion2b_s34b_b79k"),
-    ("ViT-B-32-256", "datacomp_s34b_b86k"),
-    ("ViT-B-32-SigLIP2-256", "webli"),
-    ("ViT-B-16-SigLIP2", "webli"),
-    ("PE-Core-T-16-384", "meta"),
-    ("PE-Core-B-16", "meta"),
-    ("MobileCLIP2-S0", "dfndr2b"),
-    ("MobileCLIP2-S2", "dfndr2b"),
-    ("ViT-L-14", "datacomp_xl_s13b_b90k"),
-]
+# (open_clip name, pretrained tag) of each section of docs/models.md: what the guide lists is what is tested.
+MODELS = re.findall(r"^### (\S+) · (\S+)", (Path(__file__).resolve().parent.parent / "docs" / "models.md")
+                    .read_text(encoding="utf-8"), flags=re.M)
 LEFT_TO_BENCH = {
     "ViT-B-16-SigLIP2": "same code and preprocessing as ViT-B-32-SigLIP2-256 (timm SigLIP ViT, squash, bicubic) at "
                         "patch 16 and 224 px; left to bench.py models to keep this file under 40 s",
@@ -82,6 +75,11 @@ def open_clip_input(pp: dict, rgb: np.ndarray, resize_mode: str):
 
     transform = image_transform_v2(PreprocessCfg(**{**pp, "resize_mode": resize_mode}), is_train=False)
     return transform(Image.fromarray(rgb))[None]
+
+
+def test_the_guide_names_its_models():
+    names = [name for name, _ in MODELS]
+    assert names[0] == "ViT-B-32" and len(names) == len(set(names)) >= 5 and set(LEFT_TO_BENCH) <= set(names)
 
 
 @pytest.mark.parametrize(("name", "pretrained"), MODELS, ids=[m[0] for m in MODELS])
