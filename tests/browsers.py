@@ -36,3 +36,18 @@ def chromium() -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def checked_page(browser, **context_args) -> Iterator:
+    """A page in a fresh context (1200x900 unless told otherwise); a script error or an error on the console while
+    it was open fails the test when the block ends."""
+    context = browser.new_context(**{"viewport": {"width": 1200, "height": 900}, **context_args})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    assert not errors, errors

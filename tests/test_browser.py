@@ -5,7 +5,7 @@ import io
 import os
 
 import pytest
-from browsers import CHROMIUM, chromium, serving
+from browsers import CHROMIUM, checked_page, chromium, serving
 from media import draw
 from PIL import Image
 from test_web import build_library
@@ -43,15 +43,8 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield page
-    context.close()
-    assert not errors, errors
+    with checked_page(browser) as page:
+        yield page
 
 
 def search(page, server: str, text: str) -> None:

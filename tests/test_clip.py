@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from browsers import CHROMIUM, chromium, serving
+from browsers import CHROMIUM, checked_page, chromium, serving
 from click.testing import CliRunner
 from media import FFMPEG, draw, encode
 from PIL import Image
@@ -97,11 +97,9 @@ def library(tmp_path_factory, shapes_video) -> Path:
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, library, tiny_model):
-    idx = Index(tmp_path_factory.mktemp("clips") / "index", model=tiny_model)
-    report = idx.add([library])
-    assert not report.skipped
-    yield idx
-    idx.close()
+    with Index(tmp_path_factory.mktemp("clips") / "index", model=tiny_model) as idx:
+        assert not idx.add([library]).skipped
+        yield idx
 
 
 def source_id(index: Index, name: str) -> int:
@@ -290,15 +288,8 @@ def server(index):
 def page(server):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    with chromium() as browser, checked_page(browser, accept_downloads=True) as page:
         yield page
-        assert not errors, errors
 
 
 def clip_href(page) -> str | None:

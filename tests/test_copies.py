@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from browsers import CHROMIUM, chromium, serving
+from browsers import CHROMIUM, checked_page, chromium, serving
 from click.testing import CliRunner
 from media import FFMPEG, segments_video
 
@@ -222,8 +222,8 @@ def test_the_card_names_the_copy_in_a_browser(tmp_path, library, tiny_model):
     idx = indexed(tmp_path, library, tiny_model)
     add_copy(library)
     idx.add([library])
-    with serving(create_app(idx)) as url, chromium() as browser:
-        page = browser.new_page()
+    with serving(create_app(idx)) as url, chromium() as browser, \
+            checked_page(browser) as page:
         page.goto(url)
         page.fill("input[name=q]", "a red circle")
         page.press("input[name=q]", "Enter")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browsers import CHROMIUM, chromium, serving
+from browsers import CHROMIUM, checked_page, chromium, serving
 from click.testing import CliRunner
 from media import draw, encode
 from PIL import Image
@@ -419,10 +419,7 @@ def served(index):
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 def test_the_refine_panel_filters_in_a_browser(served, library):
-    with chromium() as browser:
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with chromium() as browser, checked_page(browser) as page:
         page.goto(served)
         page.click(".refine summary")
         page.fill("input[name=q]", "a red circle")
@@ -446,4 +443,3 @@ def test_the_refine_panel_filters_in_a_browser(served, library):
         page.wait_for_selector(".card")
         names = page.locator(".card .name").all_inner_texts()
         assert names and set(names) == {"long.mp4"}
-    assert not errors, errors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browsers import chromium, serving
+from browsers import checked_page, chromium, serving
 from click.testing import CliRunner
 from media import draw, encode
 from PIL import Image, ImageDraw, ImageFont
@@ -283,8 +283,8 @@ def test_cli_search_and_info_show_the_words(index):
 
 
 def test_the_card_shows_the_words_and_the_player_their_boxes(index):
-    with serving(create_app(index)) as base, chromium() as browser:
-        page = browser.new_page()
+    with serving(create_app(index)) as base, chromium() as browser, \
+            checked_page(browser) as page:
         page.goto(f"{base}/?q=harbour&min_score=-1")
         card = page.locator(".card").first
         assert "Harbour bridge closed" in card.locator(".words").inner_text()

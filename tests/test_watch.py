@@ -380,38 +380,25 @@ def test_status_api_and_page(small_index):
 
 
 def test_indexing_line_in_a_browser(small_index):
-    from browsers import ARGS, CHROMIUM
+    from browsers import CHROMIUM, checked_page, chromium, serving
 
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")
-    import waitress
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     stub = StubWatcher()
-    server = waitress.create_server(create_app(small_index, watcher=stub), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     c = small_index.counts()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.effective_port}/")
-            line = page.locator("p.indexing")
-            expect(line).to_be_hidden()
-            page.evaluate("document.querySelector('.counts').textContent = 'stale'")
-            stub.state.update(state="indexing", files_done=3, files_total=12, file="/lib/x.mp4")
-            expect(line).to_have_text("Indexing 3 of 12 files…", timeout=10_000)
-            expect(page.locator(".counts")).to_have_text("stale")  # no run ended yet
-            stub.state.update(state="idle", files_done=0, files_total=0, file=None, runs=1)
-            expect(line).to_be_hidden(timeout=10_000)
-            expect(page.locator(".counts")).to_have_text(
-                f"{c['videos']} video{'' if c['videos'] == 1 else 's'} · {c['images']} photo"
-                f"{'' if c['images'] == 1 else 's'} · {c['frames']} frames")
-            browser.close()
-            assert not errors, errors
-    finally:
-        server.close()
-        thread.join(timeout=10)
+    with serving(create_app(small_index, watcher=stub)) as url, chromium() as browser, \
+            checked_page(browser) as page:
+        page.goto(url + "/")
+        line = page.locator("p.indexing")
+        expect(line).to_be_hidden()
+        page.evaluate("document.querySelector('.counts').textContent = 'stale'")
+        stub.state.update(state="indexing", files_done=3, files_total=12, file="/lib/x.mp4")
+        expect(line).to_have_text("Indexing 3 of 12 files…", timeout=10_000)
+        expect(page.locator(".counts")).to_have_text("stale")  # no run ended yet
+        stub.state.update(state="idle", files_done=0, files_total=0, file=None, runs=1)
+        expect(line).to_be_hidden(timeout=10_000)
+        expect(page.locator(".counts")).to_have_text(
+            f"{c['videos']} video{'' if c['videos'] == 1 else 's'} · {c['images']} photo"
+            f"{'' if c['images'] == 1 else 's'} · {c['frames']} frames")

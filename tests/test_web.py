@@ -61,11 +61,9 @@ def library(tmp_path_factory, shapes_video) -> Path:
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, library, tiny_model):
-    idx = Index(tmp_path_factory.mktemp("web") / "index", model=tiny_model)
-    report = idx.add([library])
-    assert not report.skipped
-    yield idx
-    idx.close()
+    with Index(tmp_path_factory.mktemp("web") / "index", model=tiny_model) as idx:
+        assert not idx.add([library]).skipped
+        yield idx
 
 
 @pytest.fixture(scope="module")

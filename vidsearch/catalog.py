@@ -166,28 +166,19 @@ class SourceFilter:
     def where(self) -> tuple[str, list]:
         """An SQL condition on `sources s`, and its arguments."""
         conds, args = [], []
-        if self.kind is not None:
-            conds.append("s.kind = ?")
-            args.append(self.kind)
         if self.folder is not None:
             prefix = self.folder.rstrip("/") + "/"
             # substr, not LIKE: LIKE ignores ASCII case and reads % and _ in the path as wildcards.
             conds.append("(s.path = ? OR substr(s.path, 1, ?) = ?)")
             args += [self.folder, len(prefix), prefix]
-        if self.created_from is not None:
-            conds.append("s.created >= ?")
-            args.append(self.created_from)
-        if self.created_to is not None:
-            conds.append("s.created < ?")
-            args.append(self.created_to)
         if self.min_duration is not None or self.max_duration is not None:
             conds.append("s.kind = 'video'")
-        if self.min_duration is not None:
-            conds.append("s.duration >= ?")
-            args.append(self.min_duration)
-        if self.max_duration is not None:
-            conds.append("s.duration <= ?")
-            args.append(self.max_duration)
+        bounds = [("s.kind = ?", self.kind), ("s.created >= ?", self.created_from), ("s.created < ?", self.created_to),
+                  ("s.duration >= ?", self.min_duration), ("s.duration <= ?", self.max_duration)]
+        for cond, value in bounds:
+            if value is not None:
+                conds.append(cond)
+                args.append(value)
         return " AND ".join(conds) or "1", args
 
 
