@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent.parent / "tests"))  # random_model.py, media.py
 
 
 # -- fixtures --------------------------------------------------------------------------------------------------
@@ -410,28 +411,11 @@ GUIDE_MODELS = re.findall(r"^### (\S+) · (\S+)", (Path(__file__).resolve().pare
 
 
 def random_model(folder: Path, name: str, pretrained: str) -> str:
-    """open_clip's `name` with random weights in local-dir format, with the preprocessing of its `pretrained` tag
-    (input size, resize mode, interpolation, mean and std): the compute of the real model, loaded the way a user's
-    local copy is."""
-    import logging
+    """open_clip's `name` with random weights and its `pretrained` tag's preprocessing, as a local-dir model: the
+    compute of the real model, loaded the way a user's local copy is."""
+    from random_model import random_model as write
 
-    import open_clip
-    from safetensors.torch import save_file
-
-    cfg = open_clip.get_model_config(name)
-    tag = open_clip.get_pretrained_cfg(name, pretrained)
-    if tag.get("quick_gelu"):
-        cfg["quick_gelu"] = True
-    pp = {"size": cfg["vision_cfg"]["image_size"],
-          **{k: tag[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag}}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": pp}))
-    logging.disable(logging.WARNING)  # "no weights in the folder": they are written next
-    try:
-        model = open_clip.create_model(f"local-dir:{folder}")
-    finally:
-        logging.disable(logging.NOTSET)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    write(folder, name, pretrained)
     return f"local-dir:{folder}"
 
 

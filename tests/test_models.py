@@ -9,13 +9,12 @@ to benchmarks/bench.py (part `models`), which runs every model whole, text tower
 """
 from __future__ import annotations
 
-import json
-import logging
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from random_model import random_model
 
 # (open_clip name, pretrained tag) of each section of docs/models.md: what the guide lists is what is tested.
 MODELS = re.findall(r"^### (\S+) · (\S+)", (Path(__file__).resolve().parent.parent / "docs" / "models.md")
@@ -42,32 +41,6 @@ def frame() -> np.ndarray:
     return img
 
 
-def write_model(folder, name: str, pretrained: str) -> tuple[dict, dict]:
-    """`name`'s image tower with random weights, a small one-layer text tower with the CLIP tokenizer, and the
-    preprocessing of its `pretrained` tag, as a local-dir folder. Returns (model_cfg, the tag's preprocessing)."""
-    import open_clip
-    from safetensors.torch import save_file
-
-    cfg = open_clip.get_model_config(name)
-    tag = open_clip.get_pretrained_cfg(name, pretrained)
-    if tag.get("quick_gelu"):
-        cfg["quick_gelu"] = True
-    text = cfg["text_cfg"]
-    text.update(layers=1, width=64, heads=1, vocab_size=49408)  # a small tower for open_clip's CLIP tokenizer
-    text.pop("hf_tokenizer_name", None)
-    pp = {"size": cfg["vision_cfg"]["image_size"],
-          **{k: tag[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag}}
-    folder.mkdir()
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": pp}))
-    logging.disable(logging.WARNING)  # "no weights in the folder": they are written next
-    try:
-        model = open_clip.create_model(f"local-dir:{folder}")
-    finally:
-        logging.disable(logging.NOTSET)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
-    return cfg, pp
-
-
 def open_clip_input(pp: dict, rgb: np.ndarray, resize_mode: str):
     """What open_clip's own eval preprocessing for these settings (with `resize_mode`) makes of `rgb`."""
     from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -90,7 +63,9 @@ def test_image_path(tmp_path, name, pretrained):
 
     from vidsearch.embed import Embedder
 
-    cfg, pp = write_model(tmp_path / "model", name, pretrained)
+    # A small text tower with open_clip's CLIP tokenizer: SigLIP2's own needs a download (see above).
+    cfg, pp = random_model(tmp_path / "model", name, pretrained,
+                           text={"layers": 1, "width": 64, "heads": 1, "vocab_size": 49408})
     e = Embedder(f"local-dir:{tmp_path / 'model'}", backend="torch")
     assert e.dim == cfg["embed_dim"]
 
