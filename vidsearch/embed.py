@@ -278,10 +278,17 @@ def _export(module, example, axes: dict, path: Path) -> None:
 
     dims = {i: torch.export.Dim(name, min=2, max=77) if name == "tokens" else torch.export.Dim(name)
             for i, name in axes.items()}
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, (example,), dynamo=True, input_names=["input"], output_names=["output"],
-                                    dynamic_shapes=(dims,), optimize=True)
+    # The exporter's optimiser logs what it leaves unfolded: not the user's business, and it broke the progress bar.
+    quiet = logging.getLogger("onnxscript")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, (example,), dynamo=True, input_names=["input"],
+                                        output_names=["output"], dynamic_shapes=(dims,), optimize=True)
+    finally:
+        quiet.setLevel(level)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     program.save(str(tmp))
