@@ -2,7 +2,7 @@
 
 RapidOCR runs PP-OCR's text detection and recognition on ONNX Runtime, offline (its models ship inside its wheel).
 It finds lines of text; each is kept with its box as fractions (0-1) of the frame's width and height, so a player
-can draw it over the video at any size. Reading a frame costs about a second of one CPU core for a 720p frame
+can draw it over the video at any size. Reading a 720p frame costs one to two seconds of one CPU core
 (benchmarks/ocr.py), so indexing reads only samples that changed (extract.change) and in worker threads beside the
 embedder (`TextReaders`); a frame that cannot be read gets no words, and the run goes on.
 
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 # With text read, frames are decoded with at least this many pixels on their short side (when they have them):
 # the model's own input side is too small for captions and slide print.
 OCR_SIDE = 720
-# Text is looked for on the frame shrunk to this long side: 35 % less CPU than RapidOCR's default at 720p and 60 %
-# at 360p, with the same lines read on generated slides (benchmarks/ocr.py).
+# Text is looked for on the frame shrunk to this long side: 40 to 55 % less CPU than RapidOCR's default, with the
+# same lines read on generated slides (benchmarks/ocr.py, part frame).
 DETECT_SIDE = 960
 MAX_LINE_HEIGHT = 0.5  # of the frame's height
 MISSING = "Reading text in frames (--ocr) needs RapidOCR: pip install 'vidsearch[ocr]'."
