@@ -308,7 +308,11 @@ def _start_watching(watcher) -> None:
 @main.command("serve")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @index_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every address). Beyond loopback, the machine's name is allowed.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another name the server is reached by (repeatable; .NAME allows its subdomains). Requests for "
+                   "other names are refused, against DNS rebinding.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
               help="Largest image a search may upload.")
@@ -328,8 +332,8 @@ def _start_watching(watcher) -> None:
               help="With --watch: look for changes every SECONDS instead of using file events (network mounts).")
 @click.option("--ocr", is_flag=True, help="Read the text in frames of PATHS (as `index --ocr`).")
 @click.pass_context
-def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pretrained, interval, preprocess,
-              device, auth, watch, poll, ocr) -> None:
+def serve_cmd(ctx, paths, index_dir, host, port, allow_hosts, max_upload_mb, debug, model, pretrained, interval,
+              preprocess, device, auth, watch, poll, ocr) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index; with
     --watch, serve at once and index PATHS in the background, then as files come, change and go."""
     if auth is not None and not auth.strip():
@@ -337,6 +341,7 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     _check_watch(paths, watch, poll)
     if ocr and not paths:
         fail("--ocr goes with the folders to index: `vidsearch serve PATH... --ocr`.")
+    hosts = _served_names(host, allow_hosts)
     settings = {"model": model, "pretrained": pretrained, "interval": interval, "preprocess": preprocess}
     if paths and not watch:
         ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr or None, **settings)
@@ -348,14 +353,15 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
     click.echo(f"Loading {idx.model} ...")
     watcher = _watcher(idx, paths, poll) if watch else None
     try:
-        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024), auth=auth, watcher=watcher)
+        app = create_app(idx, max_upload=int(max_upload_mb * 1024 * 1024), auth=auth, watcher=watcher,
+                         hosts=hosts)
     except (ModelLoadError, StoreError) as e:
         fail(str(e))
     st = idx.stats()
     click.echo(f"Serving {st.sources} sources ({st.frames} frames) from {idx.path}")
     if watcher is not None:  # after the model loaded; its first run indexes PATHS
         _start_watching(watcher)
-    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+    if not _loopback(host) and not auth:
         click.echo("Warning: there is no login; everyone who can reach this address can see the library.", err=True)
     try:
         _run_server(app, host, port, debug, auth)
@@ -367,6 +373,32 @@ def serve_cmd(ctx, paths, index_dir, host, port, max_upload_mb, debug, model, pr
         if watcher is not None:
             watcher.stop()  # a run going ends after the source it is on
         idx.close()  # ends a running ffmpeg too
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _served_names(host: str, allowed: tuple[str, ...]) -> list[str]:
+    """The names requests may give for the server (besides loopback ones): --host, --allow-host and, when it
+    listens beyond loopback, the machine's name (and NAME.local, as mDNS announces it)."""
+    import socket
+
+    from .web.boundary import NAME
+
+    for name in allowed:
+        if not NAME.fullmatch(name):
+            fail(f"--allow-host takes a host name or address such as nas.lan, without scheme or port: not {name}.")
+    names = [host, *allowed]
+    if not _loopback(host):
+        machine = socket.gethostname().lower()
+        names += [machine, machine.split(".")[0] + ".local"]
+    return names
 
 
 def _run_server(app, host: str, port: int, debug: bool, auth: str | None) -> None:

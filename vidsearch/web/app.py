@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -10,7 +11,7 @@ from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from ..index import Index
-from . import api, media, pages
+from . import api, boundary, media, pages
 from . import auth as web_auth
 from . import errors as web_errors
 from .state import WebState
@@ -37,12 +38,16 @@ class IdConverter(BaseConverter):
 
 
 def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MAX_UPLOAD,
-               max_pixels: int | None = None, auth: str | None = None, watcher: Watcher | None = None) -> Flask:
+               max_pixels: int | None = None, auth: str | None = None, watcher: Watcher | None = None,
+               hosts: Iterable[str] = ()) -> Flask:
     """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
     model that cannot be loaded fails here rather than on a request (raises StoreError, ModelLoadError).
     With `auth`, every route but static files needs `Authorization: Bearer AUTH` or the cookie that visiting any
     page once with `?token=AUTH` sets. A `watcher` (serve --watch) keeping `index` current is shown on the pages and
-    at /api/status; the caller starts and stops it."""
+    at /api/status; the caller starts and stops it.
+    Requests must name a loopback host (localhost, 127.0.0.0/8, ::1) or one of `hosts` (names and addresses the
+    server is reached by; a wildcard address such as 0.0.0.0 allows any address), else they are 400; media, the
+    API and uploads refuse other sites' pages (403). See boundary.py."""
     if auth is not None and not auth:
         raise ValueError("auth must be a non-empty token")
     idx = index if isinstance(index, Index) else Index(index)
@@ -58,6 +63,7 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
     for module in (pages, media, api):
         app.register_blueprint(module.bp)
 
+    boundary.init_app(app, boundary.Hosts(hosts))  # before auth: a foreign page learns nothing, not even 401
     if auth:
         web_auth.init_app(app, auth)
     web_errors.init_app(app, max_upload)

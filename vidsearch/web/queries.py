@@ -26,6 +26,7 @@ MAX_TEXT = 1000  # characters; CLIP reads only the first few dozen tokens anyway
 MAX_ID = 2 ** 63 - 1  # SQLite's integers
 MAX_PATH = 4096  # characters of a folder to filter by (Linux's PATH_MAX)
 MAX_DURATION = 999_999  # seconds (11 days): more than any video
+MAX_ASPECT = 20  # long side / short side of an upload: wider than any panorama, and what it keeps stays small
 # Raster formats only: Pillow's other openers include EPS, which runs Ghostscript on the upload.
 UPLOAD_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF"]
 
@@ -172,10 +173,19 @@ def read_image(upload: FileStorage) -> np.ndarray:
         raise BadRequest("The image has too many pixels to open safely.") from None
     except Exception:  # Pillow raises many kinds of exception on hostile input; none is the server's fault
         raise BadRequest("The upload is not an image (JPEG, PNG, WebP, GIF, BMP, TIFF or AVIF).") from None
-    width, height = image.size
-    if width * height > limits.max_pixels:
-        raise BadRequest(f"The image has too many pixels to open safely ({width}×{height}).")
+    _check_shape(*image.size, limits.max_pixels)
     try:
-        return limits.index.query_image(image)
+        with limits.decoding:
+            return limits.index.query_image(image)
     except Exception:
         raise BadRequest("The image is damaged and cannot be decoded.") from None
+
+
+def _check_shape(width: int, height: int, max_pixels: int) -> None:
+    """Refuse, from its declared size, an image whose decoding would take much memory, or whose decoded picture
+    would (the picture kept is shrunk only to a short side of twice the model's input: its long side follows)."""
+    if width * height > max_pixels:
+        raise BadRequest(f"The image has too many pixels to open safely ({width}×{height}).")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise BadRequest(f"The image is too long and narrow to search with ({width}×{height}): crop it to at most "
+                         f"{MAX_ASPECT} times as long as it is wide.")

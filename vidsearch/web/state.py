@@ -17,19 +17,21 @@ from ..index import Index
 if TYPE_CHECKING:
     from ..watch import Watcher
 
+DECODES = 2
 NOT_WATCHING = {"state": "idle", "files_done": 0, "files_total": 0, "file": None, "last_run": None, "error": None}
 
 
 class RecentImages:
-    """Uploaded query images (decoded RGB, shortest side at most twice the model's input) under random tokens, the
-    newest `size` kept.
+    """Uploaded query images (decoded RGB arrays) under random tokens: the newest `size`, and no more than
+    `max_bytes` of them in all, whatever their shapes (the oldest go first; an image larger than that is not kept).
 
     A watch page opened from an image search cannot re-upload the image: its URL carries the token instead, and
-    redoes the query from the image kept here (at most size × 1 MB for a 224 px model). An evicted token is simply
-    unknown."""
+    redoes the query from the image kept here. An evicted token is simply unknown."""
 
-    def __init__(self, size: int = 64):
+    def __init__(self, size: int = 64, max_bytes: int = 64 * 1024 * 1024):
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0  # of the arrays kept
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -37,8 +39,9 @@ class RecentImages:
         token = secrets.token_urlsafe(12)
         with self._lock:
             self._images[token] = rgb
-            while len(self._images) > self.size:
-                self._images.popitem(last=False)
+            self.bytes += rgb.nbytes
+            while len(self._images) > self.size or self.bytes > self.max_bytes:
+                self.bytes -= self._images.popitem(last=False)[1].nbytes
         return token
 
     def get(self, token: str) -> np.ndarray | None:
@@ -55,6 +58,8 @@ class WebState:
     max_upload: int  # bytes
     max_pixels: int  # of an uploaded image, before it is decoded
     images: RecentImages = field(default_factory=RecentImages)
+    # Uploads decoded at once: each can hold max_pixels × 3 bytes, several times over, while it is decoded.
+    decoding: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(DECODES))
     watcher: Watcher | None = None  # `serve --watch`: keeps the index current with the served folders
 
     def watch_status(self) -> dict:
