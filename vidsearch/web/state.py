@@ -37,6 +37,8 @@ class RecentImages:
 
     def put(self, rgb: np.ndarray) -> str:
         token = secrets.token_urlsafe(12)
+        if rgb.nbytes > self.max_bytes:
+            return token  # known to no one: its watch pages say the image is no longer kept
         with self._lock:
             self._images[token] = rgb
             self.bytes += rgb.nbytes
