@@ -17,7 +17,7 @@ from ..index import Index
 if TYPE_CHECKING:
     from ..watch import Watcher
 
-DECODES = 2
+DECODES = 1  # uploads decoded at once: an 89-megapixel PNG (Pillow's limit) takes 1.2 GB while it is decoded
 NOT_WATCHING = {"state": "idle", "files_done": 0, "files_total": 0, "file": None, "last_run": None, "error": None}
 
 
@@ -60,7 +60,6 @@ class WebState:
     max_upload: int  # bytes
     max_pixels: int  # of an uploaded image, before it is decoded
     images: RecentImages = field(default_factory=RecentImages)
-    # Uploads decoded at once: each can hold max_pixels × 3 bytes, several times over, while it is decoded.
     decoding: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(DECODES))
     watcher: Watcher | None = None  # `serve --watch`: keeps the index current with the served folders
 
