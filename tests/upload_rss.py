@@ -61,7 +61,8 @@ def main() -> None:
     args = ap.parse_args()
     bodies = [(name, png(w, h)) for name, w, h in SHAPES]
     proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--index", args.index, "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         base = next(line.split()[1].rstrip("/") for line in proc.stdout if line.startswith("Open http://"))
         print("first search:", post(base, png(640, 480)), "before:", memory(proc.pid))
