@@ -3,14 +3,20 @@ reached by are 400 (DNS rebinding), other sites' requests for media, the API and
 to a page is followed), and what uploads leave in memory stays within a bound in bytes whatever their shapes."""
 from __future__ import annotations
 
+import contextlib
 import http.client
+import http.server
 import io
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from browsers import ARGS, CHROMIUM, serving
+from flask import request
 from test_web import png_bytes, png_header
 
 from vidsearch.web import create_app
@@ -225,3 +231,59 @@ def test_an_image_larger_than_the_whole_bound_is_not_kept():
     small = store.put(np.zeros((10, 10, 3), np.uint8))
     big = store.put(np.zeros((20, 20, 3), np.uint8))
     assert store.get(big) is None and store.get(small) is not None and store.bytes == 300
+
+
+# -- in a real browser -----------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def other_site(html: str) -> Iterator[int]:
+    """Another site on this machine (Chromium lets only local pages reach loopback servers): its port."""
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+def test_in_chromium_a_rebound_name_and_another_sites_page_get_nothing(index, urls):
+    from playwright.sync_api import sync_playwright
+
+    app = create_app(index)
+    seen = []  # (path, status) of every request the server answered
+    app.after_request(lambda r: seen.append((request.path, r.status_code)) or r)
+    # The attacker's names resolve to this machine, as DNS rebinding makes them.
+    rules = f"--host-resolver-rules=MAP {EVIL} 127.0.0.1, MAP other.example 127.0.0.1"
+    with serving(app) as base, sync_playwright() as p:
+        evil_page = (f'<img src="{base}{urls["thumb"]}"><img src="{base}{urls["clip"]}">'
+                     f'<form method="post" action="{base}/" enctype="multipart/form-data"><input name="q"></form>')
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, rules])
+        page = browser.new_page()
+        r = page.goto(f"http://{EVIL}:{base.rsplit(':', 1)[1]}/api/search?q=a+red+circle")
+        assert r.status == 400 and "does not answer to" in page.content()
+        with other_site(evil_page) as port:
+            page.goto(f"http://other.example:{port}/")
+            page.wait_for_function("() => [...document.images].every(img => img.complete)")
+            assert page.evaluate("[...document.images].map(img => img.naturalWidth)") == [0, 0]
+            with page.expect_navigation():
+                page.evaluate("document.forms[0].submit()")
+            assert "page cannot use this server" in page.content()
+        page.goto(base + urls["page"])  # the server's own page: its thumbnails load
+        page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")
+        browser.close()
+    thumb, clip = urls["thumb"], urls["clip"].split("?")[0]
+    assert (thumb, 403) in seen and (clip, 403) in seen and ("/", 403) in seen  # refused by the server itself
+    assert any(path.startswith("/thumb/") and status == 200 for path, status in seen)
