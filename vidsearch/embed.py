@@ -76,14 +76,39 @@ def _quiet_offline_aware():
     import huggingface_hub.constants as hf
 
     was_offline = hf.HF_HUB_OFFLINE
-    logging.disable(logging.ERROR)
+    with _quiet_loading():
+        try:
+            if not was_offline and not _hub_reachable():
+                hf.HF_HUB_OFFLINE = True
+            yield
+        finally:
+            hf.HF_HUB_OFFLINE = was_offline
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """Hide what open_clip and the hub client log below ERROR while a model loads, and nothing else: the program
+    that imports vidsearch keeps its logging as it set it up. open_clip logs through the logging module's functions,
+    which give the root logger a stderr handler when it has none: a handler that drops everything is there
+    meanwhile."""
+    import open_clip
+
+    folder = os.path.dirname(open_clip.__file__) + os.sep
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(folder)
+
+    root, hub = logging.getLogger(), logging.getLogger("huggingface_hub")
+    level, stand_in = hub.level, logging.NullHandler()
+    root.addFilter(keep)
+    root.addHandler(stand_in)
+    hub.setLevel(logging.ERROR)
     try:
-        if not was_offline and not _hub_reachable():
-            hf.HF_HUB_OFFLINE = True
         yield
     finally:
-        hf.HF_HUB_OFFLINE = was_offline
-        logging.disable(logging.NOTSET)
+        root.removeFilter(keep)
+        root.removeHandler(stand_in)
+        hub.setLevel(level)
 
 
 def _check_local_dir(path: str) -> None:
