@@ -88,9 +88,9 @@ def _quiet_offline_aware():
 @contextlib.contextmanager
 def _quiet_loading():
     """Hide what open_clip and the hub client log below ERROR while a model loads, and nothing else: the program
-    that imports vidsearch keeps its logging as it set it up. open_clip logs through the logging module's functions,
-    which give the root logger a stderr handler when it has none: a handler that drops everything is there
-    meanwhile."""
+    that imports vidsearch keeps its logging as it set it up. open_clip logs mostly through the logging module's
+    functions, on the root logger (and those give it a stderr handler when it has none: a handler that drops
+    everything is there meanwhile); their own loggers are turned down and back."""
     import open_clip
 
     folder = os.path.dirname(open_clip.__file__) + os.sep
@@ -98,17 +98,19 @@ def _quiet_loading():
     def keep(record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR or not record.pathname.startswith(folder)
 
-    root, hub = logging.getLogger(), logging.getLogger("huggingface_hub")
-    level, stand_in = hub.level, logging.NullHandler()
+    root, stand_in = logging.getLogger(), logging.NullHandler()
+    own = {logger: logger.level for logger in map(logging.getLogger, ("open_clip", "huggingface_hub"))}
     root.addFilter(keep)
     root.addHandler(stand_in)
-    hub.setLevel(logging.ERROR)
+    for logger in own:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         root.removeFilter(keep)
         root.removeHandler(stand_in)
-        hub.setLevel(level)
+        for logger, level in own.items():
+            logger.setLevel(level)
 
 
 def _check_local_dir(path: str) -> None:
