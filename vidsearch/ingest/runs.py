@@ -71,7 +71,7 @@ class Report:
 
 
 class WriterLock:
-    """One indexing run per index folder at a time: an OS lock on LOCK_FILE (flock, or LockFileEx on Windows),
+    """One indexing run per index folder at a time: an OS lock on LOCK_FILE (filelock: flock, or a Windows file lock),
     released even if the process is killed. Taken at once or not at all: RuntimeError if another run holds it, in
     this process or another."""
 
