@@ -1,5 +1,6 @@
 """The FAISS side: exact below the size limit, IVF above it, IVF-PQ past the next, ids kept through adds, removals
 and reloads."""
+import faiss
 import numpy as np
 import pytest
 
@@ -129,3 +130,33 @@ def test_store_search_reranks_from_the_catalog(tmp_path, monkeypatch):
     (tmp_path / "saved.faiss").rename(tmp_path / "idx" / "vectors.faiss")
     store.remove_source("/v0.mp4")
     assert reader.vectors.search(x[:1], 10)[1][0].min() > 1000  # the reader syncs removals by id
+
+
+def test_the_training_size_is_read_back_from_the_list_count():
+    for n in range(1, 20_000):
+        nlist = vectors.lists_for(n)
+        assert vectors.trained_size(nlist) <= n and vectors.lists_for(vectors.trained_size(nlist)) == nlist
+
+
+def test_ivf_retrains_after_growing_4x_over_several_processes(tmp_path, monkeypatch):
+    monkeypatch.setattr(vectors, "EXACT_LIMIT", 50)
+    x = clustered(400, d=16)
+    root = tmp_path / "idx"
+    Store.create(root, model="m", pretrained="", dim=16, interval=1.0, min_score=0.2).close()
+    lists, at = [], 0
+    for n in (60, 120, 180, 220, 260):  # each run a process of its own, adding less than 4x what it opened
+        store = Store(root)
+        staged = []
+        for i in range(at, n):
+            staged.append(tmp_path / f"{i}.jpg")
+            staged[-1].touch()
+        store.put_source(f"/v{n}.mp4", "video", 0, 0, n - at, 1, 16, 16,
+                         [(float(i), x[i], f) for i, f in zip(range(at, n), staged)])
+        store.save_vectors()
+        store.close()
+        lists.append(faiss.read_index(str(root / vectors.VECTORS)).nlist)
+        at = n
+    # Trained on 60 frames (30 lists, read back as at least 57 frames); grown past 4 × 57 only in the last run,
+    # which retrains on 260 (64 lists).
+    assert lists == [vectors.lists_for(60)] * 4 + [vectors.lists_for(260)]
+    assert Store(root).vectors.search(x[250:251], 1)[1][0].tolist() == [251]

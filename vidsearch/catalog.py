@@ -209,21 +209,45 @@ def _in(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _slices(db: sqlite3.Connection, values: Sequence) -> Iterator[Sequence]:
+    """`values` in slices that each fit in one statement under the connection's limit on SQL variables: 32,766 by
+    default since SQLite 3.32, 999 before it, and lower in some builds (a 9-hour video sampled every second has more
+    frames than that)."""
+    limit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(db, "getlimit") else 999  # Python < 3.11
+    for start in range(0, len(values), limit):
+        yield values[start:start + limit]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # Autocommit (transactions are explicit); shared between threads, one at a time (the writer's lock, or the pool
+    # of reading connections).
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
 class Catalog:
-    """One open catalog. Thread-safe (one connection behind a lock); any number of processes may read while one
-    writes (WAL mode)."""
+    """One open catalog. Thread-safe, and any number of processes may read while one writes (WAL mode).
+
+    One connection writes, behind a lock; reads go to connections of their own, taken from a pool, so that a read
+    never waits for a write in progress (moving its thumbnails, say) and sees the catalog as last committed. A thread
+    inside `write` reads through the writing connection, and so sees what it wrote; one inside `snapshot` reads one
+    state of the catalog through the connection it holds."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         path = self.root / CATALOG
         if not path.is_file():
             raise StoreError(f"No vidsearch index at {self.root} (run `vidsearch index PATH` first).")
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writing connection
+        self._local = threading.local()  # .db: the connection this thread's reads go to, inside write or snapshot
+        self._idle: list[sqlite3.Connection] = []  # reading connections not in use ...
+        self._readers: list[sqlite3.Connection] = []  # ... and all of them, to close
+        self._pool_lock = threading.Lock()
         self._folders: tuple[int, list[str]] = (-1, [])
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = _connect(path)
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
             self.meta = self.read_meta()
         except sqlite3.Error as e:
@@ -291,9 +315,38 @@ class Catalog:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection this thread reads through: the one it holds (inside write or snapshot), else one of the
+        pool's, given back afterwards."""
+        held = getattr(self._local, "db", None)
+        if held is not None:
+            yield held
+            return
+        with self._pool_lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = _connect(self.root / CATALOG)
+            db.execute("PRAGMA query_only=ON")
+            with self._pool_lock:
+                self._readers.append(db)
+        try:
+            yield db
+        finally:
+            if db.in_transaction:  # left by an error mid-snapshot: the next user must see the latest state
+                db.execute("ROLLBACK")
+            with self._pool_lock:
+                self._idle.append(db)
+
     def _all(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        with self._reading() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _all_in(self, sql: str, values: Sequence) -> list[tuple]:
+        """The rows of a query whose only arguments are the values of its `IN ({})` list, however many."""
+        with self._reading() as db:
+            return [row for part in _slices(db, values)
+                    for row in db.execute(sql.format(_in(len(part))), list(part)).fetchall()]
 
     def read_meta(self) -> dict:
         return {k: json.loads(v) for k, v in self._all("SELECT key, value FROM meta")}
@@ -314,11 +367,12 @@ class Catalog:
 
     def folders(self) -> list[str]:
         """The folders that hold indexed sources, sorted (kept until the catalog changes: a page lists them)."""
-        with self._lock:
-            gen = self.generation()
-            if self._folders[0] != gen:
-                self._folders = (gen, sorted({os.path.dirname(r[0]) for r in self._all("SELECT path FROM sources")}))
-            return list(self._folders[1])
+        with self.snapshot() as gen:
+            folders = self._folders  # one read: another thread may replace it meanwhile
+            if folders[0] != gen:
+                folders = (gen, sorted({os.path.dirname(r[0]) for r in self._all("SELECT path FROM sources")}))
+                self._folders = folders
+            return list(folders[1])
 
     def skipped(self) -> list[Skipped]:
         return [Skipped(*r) for r in self._all(f"SELECT {_columns(Skipped)} FROM skipped ORDER BY path")]
@@ -338,8 +392,8 @@ class Catalog:
 
     def copy_paths(self, source_paths: Sequence[str]) -> dict[str, list[str]]:
         """{source path: its copies' paths, sorted} for those of these sources that have copies."""
-        rows = self._all(f"SELECT s.path, c.path FROM copies c JOIN sources s ON s.id = c.source_id "
-                         f"WHERE s.path IN ({_in(len(source_paths))}) ORDER BY c.path", list(source_paths))
+        rows = self._all_in("SELECT s.path, c.path FROM copies c JOIN sources s ON s.id = c.source_id "
+                            "WHERE s.path IN ({}) ORDER BY c.path", list(source_paths))
         out: dict[str, list[str]] = {}
         for source, copy in rows:
             out.setdefault(source, []).append(copy)
@@ -349,15 +403,15 @@ class Catalog:
         """The frames among `ids` that are still in the catalog."""
         if not len(ids):
             return {}
-        rows = self._all("SELECT f.id, f.source_id, f.t, s.path, s.kind, s.duration FROM frames f "
-                         f"JOIN sources s ON s.id = f.source_id WHERE f.id IN ({_in(len(ids))})", [int(i) for i in ids])
+        rows = self._all_in("SELECT f.id, f.source_id, f.t, s.path, s.kind, s.duration FROM frames f "
+                            "JOIN sources s ON s.id = f.source_id WHERE f.id IN ({})", [int(i) for i in ids])
         return {r[0]: StoredFrame(*r) for r in rows}
 
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """The stored vectors of the frames among `ids` that are still in the catalog."""
         if not len(ids):
             return {}
-        rows = self._all(f"SELECT id, vector FROM frames WHERE id IN ({_in(len(ids))})", [int(i) for i in ids])
+        rows = self._all_in("SELECT id, vector FROM frames WHERE id IN ({})", [int(i) for i in ids])
         return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     def source_frames(self, source_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -368,8 +422,8 @@ class Catalog:
         return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64), vecs
 
     def frame_ids(self) -> np.ndarray:
-        with self._lock:
-            return np.fromiter((r[0] for r in self._db.execute("SELECT id FROM frames")), dtype=np.int64)
+        with self._reading() as db:
+            return np.fromiter((r[0] for r in db.execute("SELECT id FROM frames")), dtype=np.int64)
 
     def kept_by(self, where: SourceFilter) -> tuple[int, int, int]:
         """(frames the filter keeps, frames in all, the highest frame id): sums over the sources, no frame read."""
@@ -385,8 +439,8 @@ class Catalog:
         # Sources first, then their frames through frames_by_source: a join would let SQLite scan every frame.
         cond = cond if keep else f"NOT ({cond})"
         sql = f"SELECT id FROM frames WHERE source_id IN (SELECT s.id FROM sources s WHERE {cond})"
-        with self._lock:
-            return np.fromiter((r[0] for r in self._db.execute(sql, args)), dtype=np.int64)
+        with self._reading() as db:
+            return np.fromiter((r[0] for r in db.execute(sql, args)), dtype=np.int64)
 
     def vectors_by(self, where: SourceFilter) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of the frames whose source the filter keeps."""
@@ -400,13 +454,19 @@ class Catalog:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[int]:
-        """A read transaction: what is read inside it is one state of the catalog, whose generation it yields."""
-        with self._lock:
-            self._db.execute("BEGIN")
+        """A read transaction: what this thread reads inside it is one state of the catalog, whose generation it
+        yields. Inside a write or another snapshot, it is that one's state."""
+        if getattr(self._local, "db", None) is not None:
+            yield self.generation()
+            return
+        with self._reading() as db:
+            db.execute("BEGIN")
+            self._local.db = db
             try:
                 yield self.generation()
             finally:
-                self._db.execute("COMMIT")
+                self._local.db = None
+                db.execute("COMMIT")
 
     # -- writing (one writer at a time: see ingest.WriterLock) ------------------------------------------------
 
@@ -416,6 +476,7 @@ class Catalog:
         also holds the generation after. A failed write (a full disk) raises WriteError; the catalog stays as it
         was."""
         with self._lock:
+            held, self._local.db = getattr(self._local, "db", None), self._db  # this thread reads what it writes
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 gens = [self.generation()]
@@ -429,6 +490,8 @@ class Catalog:
                 if isinstance(e, (sqlite3.Error, OSError)):
                     raise WriteError(self.root, e) from e
                 raise
+            finally:
+                self._local.db = held
             gens.append(gens[0] + 1)
 
     def add_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float, width: int,
@@ -514,13 +577,16 @@ class Catalog:
         """The lines read in the frames among `ids` that have any."""
         if not len(ids):
             return {}
-        rows = self._all(f"SELECT frame_id, words FROM frame_words WHERE frame_id IN ({_in(len(ids))})",
-                         [int(i) for i in ids])
+        rows = self._all_in("SELECT frame_id, words FROM frame_words WHERE frame_id IN ({})", [int(i) for i in ids])
         return {r[0]: json.loads(r[1]) for r in rows}
 
     def text_counts(self) -> dict:
         (row,) = self._all("SELECT (SELECT count(*) FROM frame_words), (SELECT count(*) FROM text_read)")
         return {"frames_with_words": row[0], "sources_text_read": row[1]}
+
+    def add_to_meta(self, key: str, delta: int) -> None:
+        """(inside `write`) Add to a count kept in the meta table; nothing if the key is not there."""
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key=?", (delta, key))
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:
@@ -531,7 +597,11 @@ class Catalog:
             self.meta[key] = value
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._pool_lock:
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
+            self._idle.clear()
             self._db.close()
 
 

@@ -76,14 +76,41 @@ def _quiet_offline_aware():
     import huggingface_hub.constants as hf
 
     was_offline = hf.HF_HUB_OFFLINE
-    logging.disable(logging.ERROR)
+    with _quiet_loading():
+        try:
+            if not was_offline and not _hub_reachable():
+                hf.HF_HUB_OFFLINE = True
+            yield
+        finally:
+            hf.HF_HUB_OFFLINE = was_offline
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """Hide what open_clip and the hub client log below ERROR while a model loads, and nothing else: the program
+    that imports vidsearch keeps its logging as it set it up. open_clip logs mostly through the logging module's
+    functions, on the root logger (and those give it a stderr handler when it has none: a handler that drops
+    everything is there meanwhile); their own loggers are turned down and back."""
+    import open_clip
+
+    folder = os.path.dirname(open_clip.__file__) + os.sep
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(folder)
+
+    root, stand_in = logging.getLogger(), logging.NullHandler()
+    own = {logger: logger.level for logger in map(logging.getLogger, ("open_clip", "huggingface_hub"))}
+    root.addFilter(keep)
+    root.addHandler(stand_in)
+    for logger in own:
+        logger.setLevel(logging.ERROR)
     try:
-        if not was_offline and not _hub_reachable():
-            hf.HF_HUB_OFFLINE = True
         yield
     finally:
-        hf.HF_HUB_OFFLINE = was_offline
-        logging.disable(logging.NOTSET)
+        root.removeFilter(keep)
+        root.removeHandler(stand_in)
+        for logger, level in own.items():
+            logger.setLevel(level)
 
 
 def _check_local_dir(path: str) -> None:

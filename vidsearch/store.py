@@ -16,6 +16,7 @@ from .errors import WriteError
 from .vectors import VectorCache
 
 THUMBS = "thumbs"
+THUMB_BYTES = "thumbnail_bytes"  # catalog meta: the bytes of the committed thumbnails, kept at every commit
 
 
 def staging_dir(root: Path) -> Path:
@@ -29,6 +30,23 @@ def _unchanged(path: str, size: int, mtime: float) -> bool:
     except OSError:
         return False
     return (st.st_size, st.st_mtime) == (size, mtime)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _walked(folder: Path, skip: str = "") -> int:
+    """The bytes of the files under `folder` (but under `skip`). A writer renames and removes files meanwhile: what
+    vanishes mid-walk is not counted, not an error."""
+    total = 0
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if os.path.join(parent, d) != skip]
+        total += sum(_size(Path(parent, name)) for name in files)
+    return total
 
 
 def thumb_path(root: Path, frame_id: int) -> Path:
@@ -46,7 +64,7 @@ class Store:
     @classmethod
     def create(cls, root: str | os.PathLike, **meta) -> Store:
         """A new index folder with these settings (model, pretrained, dim, interval, preprocess, min_score)."""
-        Catalog.create(root, meta).close()
+        Catalog.create(root, {**meta, THUMB_BYTES: 0}).close()
         return cls(root)
 
     @staticmethod
@@ -75,13 +93,16 @@ class Store:
                     self.catalog.set_hash(path, content_hash)
                 if words is not None:
                     self.catalog.add_words(path, dict(zip(ids, words)))
+                size = 0
                 for fid, (_, _, staged) in zip(ids, frames):
                     # Put in place before the commit: a crash leaves at worst an unreferenced file, overwritten when
                     # the id is handed out again (ids of rolled-back rows are reused, committed ones never).
                     tp = thumb_path(self.root, fid)
                     tp.parent.mkdir(parents=True, exist_ok=True)
+                    size += os.stat(staged).st_size
                     os.replace(staged, tp)
                     placed.append(tp)
+                self.catalog.add_to_meta(THUMB_BYTES, size)
                 self.catalog.forget_skip(path)
         except BaseException:
             for tp in placed:
@@ -120,7 +141,10 @@ class Store:
                 self.catalog.promote(copy)
                 return True, []
             self.catalog.drop_copy(copy.path)  # changed or gone: its own run takes it
-        return self.catalog.drop_source(path)
+        existed, removed = self.catalog.drop_source(path)
+        # Counted out now, deleted after the commit (_committed): a crash between leaves them uncounted on disk.
+        self.catalog.add_to_meta(THUMB_BYTES, -sum(_size(thumb_path(self.root, fid)) for fid in removed))
+        return existed, removed
 
     def put_copy(self, path: str, of: str, size: int, mtime: float) -> None:
         """Record `path` as a byte copy of the indexed source at `of`, in place of whatever `path` was before."""
@@ -142,13 +166,26 @@ class Store:
         except (RuntimeError, OSError, sqlite3.Error) as e:
             raise WriteError(self.root, e) from e
 
+    def count_thumbnails(self) -> None:
+        """(the caller holds the WriterLock) Record the bytes of the thumbnails of an index made before vidsearch
+        kept that figure: walked once here, then kept at every commit."""
+        if THUMB_BYTES not in self.catalog.read_meta():
+            staging = str(staging_dir(self.root))
+            self.catalog.set_meta(THUMB_BYTES, _walked(self.root / THUMBS, skip=staging))
+
     def size_on_disk(self) -> int:
-        total = 0
-        # A writer renames and removes thumbnails meanwhile: what vanishes mid-walk is not counted, not an error.
-        for folder, _, files in os.walk(self.root):
-            for name in files:
-                with contextlib.suppress(FileNotFoundError):
-                    total += os.stat(os.path.join(folder, name)).st_size
+        """The bytes of the index: the files in its folder (the catalog, its write-ahead log, the FAISS cache), its
+        thumbnails as recorded at each commit, and the browser copies and clips cached under it. Not counted: the
+        thumbnails of a run not committed yet. Cheap: a few stats, whatever the library's size (an index whose
+        thumbnails were never counted, made by an older vidsearch and not written since, has them walked)."""
+        recorded = self.catalog.read_meta().get(THUMB_BYTES)
+        total = 0 if recorded is None else int(recorded)
+        for entry in os.scandir(self.root):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file():
+                    total += entry.stat().st_size
+                elif entry.is_dir() and (entry.name != THUMBS or recorded is None):
+                    total += _walked(Path(entry.path))
         return total
 
     def close(self) -> None:

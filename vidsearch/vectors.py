@@ -3,7 +3,8 @@ calls for (Vectors): exact search while that is fast, IVF above that, compressed
 no longer fit comfortably in RAM.
 
 Either way FAISS holds the catalog's frame ids itself, so adding and removing sources never needs a rebuild; an IVF
-index is retrained only when the library has grown well past what it was trained on. The compressed kind keeps
+index is retrained only when the library has grown well past what it was trained on (which its number of lists,
+saved in the file, tells whichever process opens it). The compressed kind keeps
 PQ_BYTES a frame in RAM and ranks its candidates again by their exact vectors, read from the catalog on disk.
 """
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Vectors:
         index = faiss.read_index(str(path), faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE)
         if isinstance(index, faiss.IndexIVF):
             _tune(index)  # not saved in the file
-            return cls(index, trained_on=index.ntotal)
+            return cls(index, trained_on=trained_size(index.nlist))
         return cls(index)
 
     @property
@@ -190,17 +191,35 @@ class Vectors:
 
     def save(self, path: Path) -> None:
         """Atomically: readers see the old file or the new one, never a part."""
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(self.save_beside(path), path)
 
-    def tuned(self, read: Reader | None = None) -> Vectors:
-        """This index, or a rebuilt one of the kind its size calls for: exact up to EXACT_LIMIT frames, IVF up to
-        COMPRESS_LIMIT, IVF-PQ above. A rebuild takes the exact vectors from `read` (needed once compressed)."""
+    def save_beside(self, path: Path) -> Path:
+        """Write the index, synced to disk, to a temporary file beside `path` (to be renamed over it), and name it.
+        Raises OSError or RuntimeError (FAISS's way of reporting a failed write), with no temporary file left."""
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except (RuntimeError, OSError):
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def outgrown(self) -> str | None:
+        """The kind to rebuild this index as, if its size calls for another kind (exact up to EXACT_LIMIT frames,
+        IVF up to COMPRESS_LIMIT, IVF-PQ above) or an IVF index holds RETRAIN_GROWTH times what it was trained on;
+        else None."""
         want = kind_for(self.ntotal)
         if want == self.kind and (want == "exact" or self.ntotal <= RETRAIN_GROWTH * self.trained_on):
+            return None
+        return want
+
+    def tuned(self, read: Reader | None = None) -> Vectors:
+        """This index, or a rebuilt one of the kind its size calls for (see outgrown). A rebuild takes the exact
+        vectors from `read` (needed once compressed)."""
+        want = self.outgrown()
+        if want is None:
             return self
         if read is None:
             if self.kind == "ivfpq":
@@ -216,7 +235,7 @@ class Vectors:
         if kind == "exact":
             out = cls.empty(dim)
         else:
-            nlist = int(4 * np.sqrt(len(ids)))
+            nlist = lists_for(len(ids))
             if kind == "ivf":
                 index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
                 index.set_direct_map_type(faiss.DirectMap.Hashtable)  # frame ids are sparse; reconstruct needs it
@@ -257,6 +276,17 @@ def _search(index: faiss.Index, queries: np.ndarray, k: int,
         return index.search(queries, k, params=params)
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def lists_for(n: int) -> int:
+    """The inverted lists of an IVF index trained on n frames."""
+    return int(4 * math.sqrt(n))
+
+
+def trained_size(nlist: int) -> int:
+    """The fewest frames an IVF index of `nlist` lists was trained on (lists_for backwards): how a process that opens
+    a saved index knows what it was trained on, since FAISS saves the lists and nothing else of the training."""
+    return math.ceil(nlist * nlist / 16)
 
 
 def kind_for(n: int) -> str:
@@ -385,15 +415,32 @@ class VectorCache:
 
     def save(self) -> None:
         """Write the FAISS file (exact, IVF or IVF-PQ, as the size calls for) atomically. Raises OSError or
-        RuntimeError (FAISS's way of reporting a failed write) with no temporary file left behind."""
+        RuntimeError (FAISS's way of reporting a failed write) with no temporary file left behind.
+
+        A rebuild into another kind, or a retraining (minutes at a million frames), reads the catalog and writes
+        the new file without holding this cache: searches go on with the index in memory until the new one takes
+        its place. Saving an index as it is holds the cache while the file is written."""
         with self._lock:
-            self._vectors = self.synced().tuned(read=self.catalog.vectors)
-            try:
-                self._vectors.save(self.path)
-            except (RuntimeError, OSError):
-                self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)  # Vectors.save's temporary
-                raise
-            self._file = self._stamp()
+            vectors, gen = self.synced(), self._generation
+            want = vectors.outgrown()
+            if want is None:
+                self._put(vectors.save_beside(self.path))
+                return
+            ids = vectors.ids()
+        built = Vectors.build(want, self.dim, ids, self.catalog.vectors)
+        tmp = built.save_beside(self.path)
+        with self._lock:
+            self._put(tmp)
+            # What was committed after `gen` is caught up from the catalog by the next search.
+            self._vectors, self._generation = built, gen
+
+    def _put(self, tmp: Path) -> None:
+        try:
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._file = self._stamp()
 
     def _stamp(self) -> tuple[int, int] | None:
         try:

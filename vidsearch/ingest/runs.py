@@ -13,7 +13,6 @@ This module is named runs.py, not run.py, because `vidsearch.ingest.run` is the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from ..extract import Candidate, MediaInfo
 from ..extract.metadata import created_time
@@ -71,19 +71,20 @@ class Report:
 
 
 class WriterLock:
-    """One indexing run per index folder at a time (an OS lock: released even if the process is killed)."""
+    """One indexing run per index folder at a time: an OS lock on LOCK_FILE (filelock: flock, or a Windows file lock),
+    released even if the process is killed. Taken at once or not at all: RuntimeError if another run holds it, in
+    this process or another."""
 
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
-        self._f = open(root / LOCK_FILE, "w")  # noqa: SIM115 - held open until release()
+        self._lock = FileLock(root / LOCK_FILE, timeout=0)
         try:
-            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._f.close()
+            self._lock.acquire()
+        except Timeout:
             raise RuntimeError(f"Another vidsearch run is writing to {root}; wait for it to finish.") from None
 
     def release(self) -> None:
-        self._f.close()
+        self._lock.release()
 
 
 @dataclass
@@ -142,6 +143,7 @@ class Run:
         report = Report()
         todo, gone, skipped, report.unchanged = planning.plan(store, paths)  # looked up here: tests wrap it
         report.skipped.extend(skipped)
+        store.count_thumbnails()
         for path in gone:
             store.remove_source(path)
             report.removed.append(path)
