@@ -185,6 +185,7 @@ class Jobs:
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._active: dict[str, Job] = {}  # by key: queued or running
+        self._failed: dict[str, Job] = {}  # by key: ffmpeg could not make it (tried again once the file changes)
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # by id, oldest first
         self._waiting = 0
         self._threads: list[threading.Thread] = []
@@ -192,11 +193,12 @@ class Jobs:
         self._closed = False
 
     def submit(self, render: Render) -> Job:
-        """The job making `render`: finished at once when it is cached, the one already queued or running for it,
-        or a new one. Raises Busy when `max_queued` jobs wait already, MediaError when the source is gone."""
+        """The job making `render`: finished at once when it is cached, the one already queued or running for it
+        (or that failed for this version of the file), or a new one. Raises Busy when `max_queued` jobs wait
+        already, MediaError when the source is gone."""
         key = self.cache.key(render)
         with self._lock:
-            job = self._active.get(key)
+            job = self._active.get(key) or self._failed.get(key)
             if job is not None:
                 return job
             job = Job(render, key)
@@ -207,7 +209,7 @@ class Jobs:
             elif self._closed:
                 raise Busy("The server is shutting down.")
             elif self._waiting >= self.max_queued:
-                raise Busy(f"The server is busy making {self._waiting + len(self._active)} clips and "
+                raise Busy(f"The server is busy making {len(self._active)} clips and "
                            "browser-playable copies; try again in a few seconds.")
             else:
                 self._waiting += 1
@@ -238,7 +240,9 @@ class Jobs:
         self._jobs[job.id] = job
         for old in list(self._jobs)[:max(0, len(self._jobs) - KEEP_FINISHED)]:
             if self._jobs[old].done.is_set():
-                del self._jobs[old]
+                job = self._jobs.pop(old)
+                if self._failed.get(job.key) is job:
+                    del self._failed[job.key]
 
     def _start(self) -> None:
         if len(self._threads) < self.workers and len(self._threads) < self._waiting + len(self._active):
@@ -251,15 +255,17 @@ class Jobs:
             with self._lock:
                 self._waiting -= 1
                 job.state = "running"
-            file, error = None, None
+            file, error, lasting = None, None, False
             try:
                 file = self.cache.make(job.key, job.render, lambda args, job=job: self._run(job, args))
             except MediaError as e:
-                error = str(e)
-            except OSError as e:
+                error, lasting = str(e), not self._closed
+            except OSError as e:  # the disk, not the video: worth trying again
                 error = f"The file could not be written in {self.cache.folder} ({e.strerror or e})."
             with self._lock:
                 del self._active[job.key]
+                if lasting:
+                    self._failed[job.key] = job
                 job.file, job.error, job.state = file, error, "done" if file is not None else "failed"
                 job.progress = 1.0 if file is not None else job.progress
             job.done.set()
