@@ -257,6 +257,8 @@ class Jobs:
                 job.state = "running"
             file, error, lasting = None, None, False
             try:
+                if self._closed:  # the rest of the queue fails at once
+                    raise MediaError("The server is shutting down.")
                 file = self.cache.make(job.key, job.render, lambda args, job=job: self._run(job, args))
             except MediaError as e:
                 error, lasting = str(e), not self._closed
