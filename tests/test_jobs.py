@@ -40,12 +40,14 @@ class Held:
         self.started = threading.Semaphore(0)
         self.holding = True
         self._popen = subprocess.Popen
+        self._lock = threading.Lock()  # a process started as release() runs is released too
 
     def popen(self, cmd, *args, **kwargs):
-        if FFMPEG not in cmd or "-progress" not in cmd or not self.holding:
-            return self._popen(cmd, *args, **kwargs)
-        proc = self._popen([sys.executable, "-c", STAND_IN, *cmd], *args, **{**kwargs, "stdin": subprocess.PIPE})
-        self.procs.append(proc)
+        with self._lock:
+            if FFMPEG not in cmd or "-progress" not in cmd or not self.holding:
+                return self._popen(cmd, *args, **kwargs)
+            proc = self._popen([sys.executable, "-c", STAND_IN, *cmd], *args, **{**kwargs, "stdin": subprocess.PIPE})
+            self.procs.append(proc)
         self.started.release()
         return proc
 
@@ -53,9 +55,15 @@ class Held:
         for _ in range(n):
             assert self.started.acquire(timeout=60), "no ffmpeg started"
 
+    def hold(self) -> None:
+        """Hold the ffmpeg processes started from now on."""
+        with self._lock:
+            self.holding = True
+
     def release(self) -> None:
         """Let every held ffmpeg go on, and hold no more."""
-        self.holding = False
+        with self._lock:
+            self.holding = False
         for proc in self.procs:
             with contextlib.suppress(OSError, ValueError):
                 proc.stdin.write("\n")
@@ -205,6 +213,7 @@ def test_a_browser_is_shown_a_clip_jobs_progress_then_a_page_that_reloads_gets_t
     client, video = app.test_client(), sid(index, "shapes.mp4")
     page = client.get(f"/clip/{video}?start=6&end=8", headers={"Accept": "text/html,*/*;q=0.8"})
     assert page.status_code == 202 and page.headers["Refresh"] == "2" and "Making the clip" in page.get_data(True)
+    held.wait_started()
     held.release()
     index.job(page.headers["Location"].rsplit("/", 1)[1]).result(60)
     again = client.get(f"/clip/{video}?start=6&end=8", headers={"Accept": "text/html,*/*;q=0.8"})
@@ -293,7 +302,7 @@ def test_the_player_shows_the_jobs_progress_and_fetches_the_results(page, index,
         assert (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
         assert page.inner_text("#clip-info") == "The clip is ready; downloading it."
 
-        held.holding = True
+        held.hold()
         page.goto(f"{url}/watch/{avi}?t=1")
         held.wait_started()
         page.wait_for_function("() => document.getElementById('progress').textContent === '50%'")
