@@ -224,14 +224,6 @@ print("imported")
 
 # The package without its __init__ (and so without vidsearch.index, which imports vidsearch.clips): what indexes
 # and writes an index, down to the WriterLock.
-NO_FCNTL_BUT_CLIPS = NO_FCNTL.replace("import vidsearch, vidsearch.cli, vidsearch.web, vidsearch.watch", """
-import types
-package = types.ModuleType("vidsearch")
-package.__path__ = [sys.argv[2]]
-sys.modules["vidsearch"] = package
-import vidsearch.ingest, vidsearch.store, vidsearch.embed, vidsearch.search""")
-
-
 def no_fcntl(script: str, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "idx"), str(ROOT / "vidsearch")],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
@@ -239,14 +231,8 @@ def no_fcntl(script: str, tmp_path: Path) -> None:
     assert out.stdout.strip() == "imported"
 
 
-@pytest.mark.xfail("import fcntl" in (ROOT / "vidsearch" / "clips.py").read_text(), strict=True,
-                   reason="vidsearch/clips.py still imports fcntl: rewritten on another branch")
 def test_vidsearch_imports_without_fcntl(tmp_path):
     no_fcntl(NO_FCNTL, tmp_path)
-
-
-def test_the_indexer_imports_without_fcntl(tmp_path):
-    no_fcntl(NO_FCNTL_BUT_CLIPS, tmp_path)
 
 
 def test_one_writer_at_a_time(tmp_path):

@@ -19,7 +19,8 @@ from PIL import Image
 
 from vidsearch.extract import open_media
 from vidsearch.index import Index
-from vidsearch.playback import Proxies, proxy_command
+from vidsearch.playback import playback, proxy_command
+from vidsearch.renders import Cache, Jobs
 from vidsearch.web import create_app
 from vidsearch.web.app import DEFAULT_MAX_UPLOAD
 
@@ -324,11 +325,11 @@ def test_play_serves_a_browser_playable_original_as_it_is(client, ids, library):
 def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index, tmp_path, monkeypatch):
     """While the proxy is being made the watch page says so and /play answers 503; then it plays the proxy."""
     sid = ids["clip.avi"]
-    proxies = Proxies(tmp_path)  # not the app's: other tests' watch pages may have made its proxy already
-    monkeypatch.setattr(index, "proxies", proxies)
+    jobs = Jobs(Cache(tmp_path))  # not the app's: other tests' watch pages may have made its proxy already
+    monkeypatch.setattr(index, "_jobs", jobs)
     gate = threading.Event()
-    make = proxies._make
-    proxies._make = lambda job: (gate.wait(30), make(job))
+    make = jobs.cache.make
+    jobs.cache.make = lambda *args: (gate.wait(30), make(*args))[1]
     try:
         html = client.get(f"/watch/{sid}?t=4").get_data(as_text=True)
         assert "Preparing a browser-playable copy" in html and 'data-state="preparing"' in html
@@ -338,10 +339,9 @@ def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index
         r = client.get(f"/play/{sid}")
         assert r.status_code == 503 and r.headers["Retry-After"] == "2"
         gate.set()
-        source = index.source(sid)
-        assert proxies.wait(sid, source.path, source.duration, timeout=60).state == "ready"
+        index.playback(sid).job.result(60)
         assert client.get(f"/api/play/{sid}").json["state"] == "ready"
-        [proxy] = (tmp_path / "proxies").glob(f"{sid}-*.mp4")
+        [proxy] = (tmp_path / "renders").glob(f"{sid}-*.mp4")
         r = client.get(f"/play/{sid}", headers={"Range": "bytes=0-99"})
         assert r.status_code == 206 and r.mimetype == "video/mp4"
         assert r.headers["Content-Range"] == f"bytes 0-99/{proxy.stat().st_size}"
@@ -349,7 +349,7 @@ def test_a_video_browsers_cannot_play_gets_an_h264_proxy(app, client, ids, index
         assert client.get(f"/media/{sid}").mimetype == "video/x-msvideo"  # the original is still the original
     finally:
         gate.set()
-        proxies.close()
+        jobs.close()
 
 
 def sampled(path: Path) -> list[tuple[float, tuple]]:
@@ -380,51 +380,48 @@ def test_proxy_timeline_is_the_originals(tmp_path, library):
 def test_a_proxy_is_made_once_and_remade_for_a_changed_file(tmp_path, library):
     src = tmp_path / "clip.avi"
     shutil.copy(library / "clip.avi", src)
-    proxies = Proxies(tmp_path / "index")
+    jobs = Jobs(Cache(tmp_path / "index"))
     made = []
-    make = proxies._make
-    proxies._make = lambda job: (made.append(job.key), make(job))
+    make = jobs.cache.make
+    jobs.cache.make = lambda key, *args: (made.append(key), make(key, *args))[1]
+
+    def ready():
+        playback(jobs, 7, str(src), 7.0).job.result(60)
+        return playback(jobs, 7, str(src), 7.0)
+
     try:
-        threads = [threading.Thread(target=proxies.playback, args=(7, str(src), 7.0)) for _ in range(8)]
+        threads = [threading.Thread(target=playback, args=(jobs, 7, str(src), 7.0)) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        first = proxies.wait(7, str(src), 7.0, timeout=60)
+        first = ready()
         assert first.state == "ready" and first.proxy and len(made) == 1
-        assert proxies.playback(7, str(src), 7.0).file == first.file and len(made) == 1
+        assert playback(jobs, 7, str(src), 7.0).file == first.file and len(made) == 1
         os.utime(src, ns=(0, src.stat().st_mtime_ns + 10**9))  # a changed file: a new proxy replaces the old
-        assert proxies.playback(7, str(src), 7.0).state == "preparing"
-        second = proxies.wait(7, str(src), 7.0, timeout=60)
+        assert playback(jobs, 7, str(src), 7.0).state == "preparing"
+        second = ready()
         assert second.state == "ready" and second.file != first.file and len(made) == 2
-        assert sorted(p.name for p in (tmp_path / "index" / "proxies").iterdir()) == [second.file.name]
+        assert sorted(p.name for p in (tmp_path / "index" / "renders").glob("*.mp4*")) == [second.file.name]
         # A fresh server finds the proxy on disk.
-        assert Proxies(tmp_path / "index").playback(7, str(src), 7.0).file == second.file
+        assert playback(Jobs(Cache(tmp_path / "index")), 7, str(src), 7.0).file == second.file
     finally:
-        proxies.close()
+        jobs.close()
 
 
 def test_a_broken_video_fails_once_with_a_reason(tmp_path):
     bad = tmp_path / "bad.avi"
     bad.write_bytes(b"RIFF" + os.urandom(3000))
-    proxies = Proxies(tmp_path / "index")
+    jobs = Jobs(Cache(tmp_path / "index"))
     try:
-        result = proxies.wait(3, str(bad), 1.0, timeout=60)
+        playback(jobs, 3, str(bad), 1.0).job.done.wait(60)
+        result = playback(jobs, 3, str(bad), 1.0)
         assert result.state == "failed" and result.error.startswith("ffmpeg could not convert")
-        assert not list((tmp_path / "index" / "proxies").iterdir())  # no part file left
-        assert proxies.playback(3, str(tmp_path / "gone.avi"), 1.0).error == "The file is no longer on disk."
+        assert playback(jobs, 3, str(bad), 1.0).job is result.job  # not tried again for the same file
+        assert not list((tmp_path / "index" / "renders").glob("*.mp4*"))  # no part file left
+        assert playback(jobs, 3, str(tmp_path / "gone.avi"), 1.0).error == "The file is no longer on disk."
     finally:
-        proxies.close()
-
-
-def test_prune_drops_proxies_of_removed_sources_and_dead_parts(tmp_path):
-    folder = tmp_path / "proxies"
-    folder.mkdir()
-    names = ["1-aaaa.mp4", "2-bbbb.mp4", f"1-cccc.mp4.{os.getpid()}.part", "1-dddd.mp4.999999999.part", "notes.txt"]
-    for name in names:
-        (folder / name).write_bytes(b"x")
-    Proxies(tmp_path).prune({1})
-    assert sorted(p.name for p in folder.iterdir()) == sorted([names[0], names[2], names[4]])
+        jobs.close()
 
 
 # -- JSON API --------------------------------------------------------------------------------------------------

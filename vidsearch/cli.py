@@ -26,6 +26,7 @@ from .format import fmt_bytes, fmt_span
 from .index import Index, default_index_dir
 from .ingest import DECODE_TIMEOUT, check_address
 from .preprocess import LETTERBOX, MODEL, MODES
+from .renders import DEFAULT_BYTES
 from .search import PER_VIDEO, Query
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None,
@@ -331,9 +332,11 @@ def _start_watching(watcher) -> None:
 @click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="With --watch: look for changes every SECONDS instead of using file events (network mounts).")
 @click.option("--ocr", is_flag=True, help="Read the text in frames of PATHS (as `index --ocr`).")
+@click.option("--cache-gb", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BYTES / 2**30,
+              show_default=True, help="Disk kept for clips and browser-playable copies (least recently used go).")
 @click.pass_context
 def serve_cmd(ctx, paths, index_dir, host, port, allow_hosts, max_upload_mb, debug, model, pretrained, interval,
-              preprocess, device, auth, watch, poll, ocr) -> None:
+              preprocess, device, auth, watch, poll, ocr, cache_gb) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index; with
     --watch, serve at once and index PATHS in the background, then as files come, change and go."""
     if auth is not None and not auth.strip():
@@ -348,6 +351,7 @@ def serve_cmd(ctx, paths, index_dir, host, port, allow_hosts, max_upload_mb, deb
     idx = _watched_index(index_dir, device, settings, ocr) if watch else open_index(index_dir, device=device)
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")
+    idx.cache_bytes = int(cache_gb * 2**30)
     from .web import create_app
 
     click.echo(f"Loading {idx.model} ...")

@@ -10,39 +10,25 @@ no keyframe snapping, no frozen first frames. The clip's time 0 is that frame's 
 `start`, and exactly `start` when it is a frame's time, as a moment's start is), so every frame keeps its duration and
 its place (variable frame rates stay as they are), and the audio is cut at the same instant.
 
-Cache: `<index>/clips/<source id>-<hash of path, size and mtime>-<start ms>-<end ms>.mp4`, so a changed file gets new
-clips. A clip is written to a part file and renamed into place under a per-clip OS lock: concurrent requests for
-the same clip, from threads or processes, make it once (the others wait and get the same file). Pruning, after each
-clip made: the least recently used clips (a cache hit counts as a use) go until the folder holds at most
-`MAX_FILES` (500) clips and `MAX_BYTES` (2 GiB), the new one always kept; part files of processes that died go too.
+Clips are made as jobs and cached with the browser-playable copies (vidsearch.renders), under the key
+`clip-<start ms>-<end ms>`.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
+import functools
 import math
-import os
-import re
-import subprocess
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 
 from .errors import ClipError, MediaError
-from .playback import FFMPEG, pid_alive
+from .playback import FFMPEG
+from .renders import Render
 
-CLIPS = "clips"
 MAX_SECONDS = 600.0  # the longest clip made by default
-MAX_BYTES = 2 << 30
-MAX_FILES = 500
-_MAKERS = threading.BoundedSemaphore(2)  # ffmpeg processes cutting clips at once in this process (each uses every core)
 TIMEOUT = 120  # seconds, plus 20 per second of clip: ffmpeg is ended after that
 ROUNDING = 0.0005  # times are kept in whole milliseconds: a frame at 1/30 s is asked for as 0.033
-_PART = re.compile(r"\.(\d+)\.part$")
 
 
 def parse_time(text: str | float) -> float:
@@ -174,126 +160,15 @@ def ffmpeg_command(source: str, target: str, cut: Cut, length: float) -> list[st
             "-movflags", "+faststart", "-f", "mp4", target]
 
 
-class Clips:
-    """The clips of one index folder."""
-
-    def __init__(self, index_root: Path, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES):
-        self.folder = Path(index_root) / CLIPS
-        self.max_bytes, self.max_files = max_bytes, max_files
-
-    def clip(self, source_id: int, path: str, duration: float, start: float, end: float,
-             limit: float = MAX_SECONDS) -> Path:
-        """The cached clip of [start, end] of a video, made now if there is none (blocks until it is made)."""
-        start_ms, end_ms = check_span(start, end, duration, limit)
-        try:
-            st = os.stat(path)
-        except OSError:
-            raise MediaError("The video is no longer on disk.") from None
-        version = hashlib.sha1(os.fsencode(path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:12]
-        key = f"{source_id}-{version}-{start_ms}-{end_ms}"
-        target = self.folder / f"{key}.mp4"
-        if _touch(target):
-            return target
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with _locked(self.folder / f"{key}.lock"):
-                if _touch(target):  # made while this one waited
-                    return target
-                with _MAKERS:
-                    self._make(path, target, start_ms / 1000, end_ms / 1000)
-            self.prune(keep=target)
-        except OSError as e:
-            raise MediaError(f"The clip could not be written in {self.folder} ({e.strerror or e}).") from None
-        return target
-
-    def _make(self, path: str, target: Path, start: float, end: float) -> None:
-        cut = frame_cut(path, start)
-        part = target.with_name(f"{target.name}.{os.getpid()}.part")
-        try:
-            proc = subprocess.run(ffmpeg_command(path, str(part), cut, end - start), capture_output=True,
-                                  check=False, text=True, errors="replace", timeout=TIMEOUT + 20 * (end - start))
-            if proc.returncode != 0 or not part.is_file():
-                reason = proc.stderr.strip().splitlines()
-                raise MediaError("ffmpeg could not cut this clip" + (f": {reason[-1]}" if reason else "."))
-            os.replace(part, target)
-        except subprocess.TimeoutExpired:
-            raise MediaError("ffmpeg took too long to cut this clip.") from None
-        finally:
-            part.unlink(missing_ok=True)
-
-    def prune(self, source_ids: set[int] | None = None, keep: Path | None = None) -> None:
-        """Drop part files of dead processes, lock files no one holds, clips of sources not in `source_ids` (when
-        given), then the least recently used clips until at most max_files clips and max_bytes remain (never
-        `keep`)."""
-        if not self.folder.is_dir():
-            return
-        clips = []
-        for f in self.folder.iterdir():
-            part = _PART.search(f.name)
-            owner = f.name.split("-")[0]
-            try:
-                if part is not None:
-                    if not pid_alive(int(part.group(1))):
-                        f.unlink(missing_ok=True)
-                elif f.suffix == ".lock":
-                    _drop_lock(f)
-                elif f.suffix == ".mp4":
-                    if source_ids is not None and owner.isdigit() and int(owner) not in source_ids:
-                        f.unlink(missing_ok=True)
-                    elif f != keep:
-                        st = f.stat()
-                        clips.append((st.st_mtime, st.st_size, f))
-            except OSError:
-                continue  # removed by another process meanwhile
-        total = sum(size for _, size, _ in clips) + (keep.stat().st_size if keep is not None and keep.is_file()
-                                                      else 0)
-        count = len(clips) + (keep is not None)
-        for _, size, f in sorted(clips, key=lambda c: c[0]):
-            if total <= self.max_bytes and count <= self.max_files:
-                break
-            f.unlink(missing_ok=True)
-            total -= size
-            count -= 1
+def clip_render(source_id: int, path: str, duration: float, start: float, end: float,
+                limit: float = MAX_SECONDS) -> Render:
+    """The render of [start, end] of a video (see vidsearch.renders); raises ClipError for a span that is empty,
+    outside the video or over `limit`."""
+    start_ms, end_ms = check_span(start, end, duration, limit)
+    return Render("clip", source_id, path, f"clip-{start_ms}-{end_ms}", (end_ms - start_ms) / 1000,
+                  functools.partial(_command, start_ms / 1000, end_ms / 1000), "cut this clip",
+                  timeout=TIMEOUT + 20 * (end_ms - start_ms) / 1000, span=(start_ms / 1000, end_ms / 1000))
 
 
-def _touch(target: Path) -> bool:
-    """Whether the clip is there; marks it used (for pruning, least recently used first)."""
-    try:
-        os.utime(target)
-        return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive OS lock on `path` (threads and processes alike), the file removed on release. A waiter that got
-    the lock of a file already removed tries again on the new one."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)  # before unlocking: only the holder ever removes it
-        os.close(fd)
-
-
-def _drop_lock(path: Path) -> None:
-    """Remove a lock file left by a process that died, if no one holds it now (as its holder: see _locked)."""
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
-            path.unlink()
-    except BlockingIOError:
-        pass  # being made now
-    finally:
-        os.close(fd)
+def _command(start: float, end: float, source: str, target: str) -> list[str]:
+    return ffmpeg_command(source, target, frame_cut(source, start), end - start)

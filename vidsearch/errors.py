@@ -50,6 +50,12 @@ class MediaError(VidsearchError):
     """A file that cannot be indexed; str() is the reason shown next to its path."""
 
 
+class Busy(VidsearchError):
+    """Too many clips and browser-playable copies are being made already; asking again later works."""
+
+    retry_after = 5  # seconds
+
+
 class RayMissing(VidsearchError, ImportError):
     """Ray is not installed."""
 

@@ -1,8 +1,8 @@
 """The public Python API: an index folder you add media to and search. The CLI and the web app call only this."""
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,16 +11,18 @@ import numpy as np
 
 from . import ingest
 from .catalog import Copy, Skipped, Source, StoredFrame
-from .clips import MAX_SECONDS, Clips
+from .clips import MAX_SECONDS, clip_render
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import ClipError, IndexMismatch, StoreError
 from .ingest import Progress, Report
-from .playback import Playback, Proxies
+from .playback import Playback, playback
 from .preprocess import LEGACY, MODEL, MODES
+from .renders import DEFAULT_BYTES, Cache, Job, Jobs
 from .search import Hit, ImageQuery, Query, Scorer, image_rgb, media_folders, search, video_scores
 from .store import Store
 
 DEFAULT_INTERVAL = 1.0
+_JOBS = threading.Lock()  # one queue of renders per Index, whichever thread asks first
 
 
 def _query(query: Query | str | None, fields: dict) -> Query:
@@ -72,11 +74,13 @@ class Index:
     as its own open_clip preprocessing feeds them, the default) or "letterbox" (the whole frame, padded to a
     square; indexes made before vidsearch recorded this are letterboxed). `add` skips a file whose decoding yields
     no frame for `decode_timeout` seconds, and raises WriteError (a StoreError) when the folder cannot be written.
+    Clips and browser-playable copies are cached in the folder up to `cache_bytes` (least recently used go first).
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, model: str | None = None,
                  pretrained: str | None = None, interval: float | None = None, preprocess: str | None = None,
-                 device: str = "auto", batch_size: int = 32, decode_timeout: float = ingest.DECODE_TIMEOUT):
+                 device: str = "auto", batch_size: int = 32, decode_timeout: float = ingest.DECODE_TIMEOUT,
+                 cache_bytes: int = DEFAULT_BYTES):
         if decode_timeout <= 0:
             raise ValueError("The decode timeout must be a positive number of seconds.")
         if preprocess is not None and preprocess not in MODES:
@@ -85,6 +89,8 @@ class Index:
         self.device = device
         self.batch_size = batch_size
         self.decode_timeout = decode_timeout
+        self.cache_bytes = cache_bytes
+        self._jobs: Jobs | None = None
         self._embedder: Embedder | None = None
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
@@ -294,31 +300,44 @@ class Index:
         """The files that could not be indexed, with the reason, until they change."""
         return self._opened.catalog.skipped()
 
-    @functools.cached_property
-    def proxies(self) -> Proxies:
-        """Browser-playable copies of the videos browsers cannot play, made on demand under the index folder."""
-        proxies = Proxies(self.path)
-        proxies.prune({s.id for s in self.sources()})  # of sources removed since
-        return proxies
+    @property
+    def jobs(self) -> Jobs:
+        """The bounded queue of clips and browser-playable copies being made for this index (see
+        vidsearch.renders); the first use drops cached ones of sources removed since."""
+        with _JOBS:
+            if self._jobs is None:
+                self._jobs = Jobs(Cache(self.path, self.cache_bytes))
+                self._jobs.cache.prune({s.id for s in self.sources()})
+            return self._jobs
 
     def playback(self, source_id: int) -> Playback | None:
         """How a browser can play a video of the index (None if there is no such video): the original, or its
-        H.264 copy, ready, being made (started now if needed) or failed."""
+        H.264 copy, ready, being made (queued now if needed), busy (no room in the queue) or failed."""
         source = self.source(source_id)
         if source is None or source.kind != "video":
             return None
-        return self.proxies.playback(source_id, source.path, source.duration)
+        return playback(self.jobs, source_id, source.path, source.duration)
+
+    def clip_job(self, source_id: int, start: float, end: float, *, limit: float = MAX_SECONDS) -> Job:
+        """The job making an MP4 of [start, end] seconds of a video (see `clip`), finished at once when it is
+        cached; returns without waiting. Raises ClipError as `clip` does, Busy when the queue is full."""
+        source = self.source(source_id)
+        if source is None or source.kind != "video":
+            raise ClipError(f"There is no video {source_id} in the index.")
+        return self.jobs.submit(clip_render(source.id, source.path, source.duration, start, end, limit))
+
+    def job(self, job_id: str) -> Job | None:
+        """A clip or copy queued, being made or made lately, by its id."""
+        return self.jobs.job(job_id)
 
     def clip(self, source_id: int, start: float, end: float, *, limit: float = MAX_SECONDS) -> Path:
         """An MP4 (H.264/AAC) of [start, end] seconds of a video of the index, cut frame-accurately: its first frame
         is the frame shown at `start`, and it lasts end - start (see vidsearch.clips). Cached under the index
         folder: the first time costs decoding and encoding the span (seconds for a 10 s HD clip), later calls a
-        stat. Raises ClipError (a QueryError) for an unknown video or a span that is empty, outside the video or
-        longer than `limit` seconds, and MediaError when the file is gone or ffmpeg cannot cut it."""
-        source = self.source(source_id)
-        if source is None or source.kind != "video":
-            raise ClipError(f"There is no video {source_id} in the index.")
-        return Clips(self.path).clip(source.id, source.path, source.duration, start, end, limit)
+        stat. Waits for it. Raises ClipError (a QueryError) for an unknown video or a span that is empty, outside
+        the video or longer than `limit` seconds, Busy when the queue is full, and MediaError when the file is gone
+        or ffmpeg cannot cut it."""
+        return self.clip_job(source_id, start, end, limit=limit).result()
 
     def counts(self) -> dict:
         """How many sources, videos, images, frames, skipped files and byte copies the index holds (cheap queries)."""
@@ -335,9 +354,9 @@ class Index:
                      s.catalog.text_counts()["frames_with_words"])
 
     def close(self) -> None:
-        """Stop making browser copies (ending a running ffmpeg) and close the catalog."""
-        if "proxies" in self.__dict__:
-            self.proxies.close()
+        """Stop making clips and browser copies (ending the ffmpeg processes running) and close the catalog."""
+        if self._jobs is not None:
+            self._jobs.close()
         if self._store is not None:
             self._store.close()
 

@@ -1,24 +1,22 @@
 """How a browser plays a source: which files it plays as they are, the MIME types media are served with, and
-H.264/AAC copies ("proxies") of the videos it cannot play, made once and cached in the index folder.
-
-Proxies are made by one background thread, one at a time (each ffmpeg already uses every core), and never twice for
-the same file version: the cache key holds the file's size and modification time, so a changed file gets a new
-proxy. Timestamps are passed through unchanged, so a time in the catalog is the same moment in the proxy.
+H.264/AAC copies ("proxies") of the videos it cannot play, made as jobs and cached with the clips
+(vidsearch.renders) under the key `proxy`: once per version of the file. Timestamps are passed through unchanged,
+so a time in the catalog is the same moment in the proxy.
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import mimetypes
 import os
-import queue
 import re
 import subprocess
-import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
+
+from .errors import Busy, MediaError
+from .renders import Job, Jobs, Render
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -86,13 +84,10 @@ def browser_playable(path: str) -> bool:
         ext in exts and s.video in videos and s.audio in audios for exts, videos, audios in PLAYABLE)
 
 
-PROXIES = "proxies"
-_PART = re.compile(r"\.(\d+)\.part$")
-
-
 @dataclass
 class Playback:
-    """Where a browser can play a source from. `state` is "ready" (play `file`), "preparing" or "failed"."""
+    """Where a browser can play a source from. `state` is "ready" (play `file`), "preparing" (`job` makes its copy),
+    "busy" (no room in the queue of jobs now: ask again later) or "failed"."""
 
     state: str
     file: Path | None = None
@@ -100,17 +95,7 @@ class Playback:
     proxy: bool = False
     progress: float | None = None  # 0..1 while preparing
     error: str | None = None
-
-
-@dataclass
-class _Job:
-    key: str
-    source: str
-    duration: float
-    target: Path
-    progress: float = 0.0
-    error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
+    job: Job | None = None
 
 
 def proxy_command(source: str, target: str) -> list[str]:
@@ -122,131 +107,34 @@ def proxy_command(source: str, target: str) -> list[str]:
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",  # 4:2:0 needs even sizes
             "-fps_mode", "passthrough",
             "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-            "-movflags", "+faststart", "-f", "mp4", "-progress", "pipe:1", "-nostats", target]
+            "-movflags", "+faststart", "-f", "mp4", target]
 
 
-class Proxies:
-    """The proxies of one index folder, and the thread that makes them."""
-
-    def __init__(self, index_root: Path):
-        self.folder = Path(index_root) / PROXIES
-        self._lock = threading.Lock()
-        self._jobs: dict[str, _Job] = {}
-        self._playable: dict[str, bool] = {}
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._proc: subprocess.Popen | None = None
-        self._closed = False
-
-    def playback(self, source_id: int, path: str, duration: float) -> Playback:
-        """The original if browsers play it, else its proxy: ready, being made, or failed. Queues the proxy."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return Playback("failed", error="The file is no longer on disk.")
-        version = os.fsencode(path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()
-        key = f"{source_id}-{hashlib.sha1(version).hexdigest()[:12]}"
-        playable = self._playable.get(key)
-        if playable is None:
-            playable = self._playable[key] = browser_playable(path)
-        if playable:
-            return Playback("ready", Path(path), playable_mime_type(path))
-        target = self.folder / f"{key}.mp4"
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is None:
-                if target.is_file():
-                    return Playback("ready", target, proxy=True)
-                job = self._jobs[key] = _Job(key, path, duration, target)
-                self._queue.put(job)
-                self._start()
-        if job.error is not None:
-            return Playback("failed", proxy=True, error=job.error)
-        if job.done.is_set():
-            return Playback("ready", target, proxy=True)
-        return Playback("preparing", proxy=True, progress=job.progress)
-
-    def wait(self, source_id: int, path: str, duration: float, timeout: float | None = None) -> Playback:
-        """playback(), after waiting for the proxy to be finished if one is being made."""
-        self.playback(source_id, path, duration)
-        with self._lock:
-            jobs = [j for k, j in self._jobs.items() if k.startswith(f"{source_id}-")]
-        for job in jobs:
-            job.done.wait(timeout)
-        return self.playback(source_id, path, duration)
-
-    def prune(self, source_ids: set[int]) -> None:
-        """Delete proxies of sources no longer in the catalog, and parts left by processes that died."""
-        if not self.folder.is_dir():
-            return
-        for f in self.folder.iterdir():
-            part = _PART.search(f.name)
-            owner = f.name.split("-")[0]
-            dead_part = part is not None and not pid_alive(int(part.group(1)))
-            orphan = f.suffix == ".mp4" and owner.isdigit() and int(owner) not in source_ids
-            if dead_part or orphan:
-                f.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        """Stop the worker, ending an ffmpeg that is running (its part file is removed)."""
-        with self._lock:
-            self._closed = True
-            proc, thread = self._proc, self._thread
-        if proc is not None:
-            proc.kill()
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=10)
-
-    def _start(self) -> None:
-        if self._thread is None and not self._closed:
-            self._thread = threading.Thread(target=self._work, name="vidsearch-proxies", daemon=True)
-            self._thread.start()
-
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
-                self._make(job)
-            except OSError as e:
-                job.error = f"The browser copy could not be written: {e}"
-            finally:
-                job.done.set()
-
-    def _make(self, job: _Job) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        part = job.target.with_name(f"{job.key}.mp4.{os.getpid()}.part")
-        with tempfile.TemporaryFile() as log:
-            with self._lock:
-                if self._closed:
-                    job.error = "The server is shutting down."
-                    return
-                self._proc = proc = subprocess.Popen(proxy_command(job.source, str(part)), stdout=subprocess.PIPE,
-                                                     stderr=log, text=True)
-            for line in proc.stdout:
-                if line.startswith("out_time_us=") and job.duration > 0 and line[12:].strip().isdigit():
-                    job.progress = min(0.99, int(line[12:]) / 1e6 / job.duration)
-            code = proc.wait()
-            with self._lock:
-                self._proc = None
-            if code != 0:
-                part.unlink(missing_ok=True)
-                log.seek(0)
-                reason = log.read().decode(errors="replace").strip().splitlines()
-                job.error = "ffmpeg could not convert this video" + (f": {reason[-1]}" if reason else ".")
-                return
-        os.replace(part, job.target)
-        for old in self.folder.glob(f"{job.key.split('-')[0]}-*.mp4"):
-            if old != job.target:
-                old.unlink(missing_ok=True)  # a proxy of an earlier version of the file
-        job.progress = 1.0
+def proxy_render(source_id: int, path: str, duration: float) -> Render:
+    return Render("proxy", source_id, path, "proxy", duration, proxy_command, "convert this video")
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether the process that wrote a part file still runs (it is another's, not a leftover)."""
+def playback(jobs: Jobs, source_id: int, path: str, duration: float) -> Playback:
+    """The original if browsers play it, else its proxy: ready, being made (queued now if needed), or failed."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        st = os.stat(path)
+    except OSError:
+        return Playback("failed", error="The file is no longer on disk.")
+    if _browser_playable(path, st.st_size, st.st_mtime_ns):
+        return Playback("ready", Path(path), playable_mime_type(path))
+    try:
+        job = jobs.submit(proxy_render(source_id, path, duration))
+    except Busy as e:
+        return Playback("busy", proxy=True, error=str(e))
+    except MediaError as e:
+        return Playback("failed", proxy=True, error=str(e))
+    if job.state == "done":
+        return Playback("ready", job.file, proxy=True, job=job)
+    if job.state == "failed":
+        return Playback("failed", proxy=True, error=job.error, job=job)
+    return Playback("preparing", proxy=True, progress=job.progress, job=job)
+
+
+@functools.lru_cache(maxsize=4096)
+def _browser_playable(path: str, size: int, mtime_ns: int) -> bool:
+    return browser_playable(path)

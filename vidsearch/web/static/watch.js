@@ -23,7 +23,6 @@
 
   function waitForProxy() {
     const notice = document.getElementById('notice');
-    const progress = document.getElementById('progress');
     fetch(video.dataset.statusUrl, { headers: { Accept: 'application/json' } })
       .then(r => r.json())
       .then(s => {
@@ -35,8 +34,16 @@
         } else if (s.state === 'failed') {
           notice.querySelector('.spinner')?.remove();
           notice.querySelector('p').textContent = 'This video cannot be played in a browser. ' + (s.error || '');
+        } else if (s.state === 'busy') {  // no room in the server's queue yet: ask again later
+          notice.querySelector('p').textContent = s.error + ' This page asks again by itself.';
+          setTimeout(waitForProxy, 5000);
         } else {
-          if (progress && s.progress != null) progress.textContent = Math.round(s.progress * 100) + '%';
+          if (!document.getElementById('progress')) {  // after "busy"
+            notice.querySelector('p').replaceChildren(
+              'Preparing a browser-playable copy of this video (only the first time)… ',
+              Object.assign(document.createElement('span'), { id: 'progress' }));
+          }
+          document.getElementById('progress').textContent = Math.round((s.progress || 0) * 100) + '%';
           setTimeout(waitForProxy, 1000);
         }
       })
@@ -44,7 +51,7 @@
   }
 
   if (video.getAttribute('src')) load();
-  else if (video.closest('.player').dataset.state === 'preparing') waitForProxy();
+  else if (['preparing', 'busy'].includes(video.closest('.player').dataset.state)) waitForProxy();
 
   // As fmt_time on the server: m:ss, or h:mm:ss from an hour on.
   function fmt(t) {
@@ -78,7 +85,9 @@
     return null;
   }
 
+  let following = 0;  // the clip whose job is followed (makeClip)
   function updateClip() {
+    following++;
     const a = parseFloat(clipIn.value), b = parseFloat(clipOut.value);
     const problem = clipProblem(a, b);
     if (problem) {
@@ -92,6 +101,38 @@
     clipLink.href = url.pathname + url.search;
     clipLink.removeAttribute('aria-disabled');
     clipInfo.textContent = exact(a) + '–' + exact(b) + ' (' + +(b - a).toFixed(3) + ' s)';
+  }
+
+  // Ask for the clip's job (/api/clip/…), show its progress until it is done, then download the clip. Another
+  // click or a change of the in and out points leaves the job to run but stops following it.
+  function makeClip(href) {
+    const mine = ++following;
+    const show = text => { if (mine === following) clipInfo.textContent = text; };
+    const step = (url, wait) => fetch(url, { headers: { Accept: 'application/json' } })
+      .then(r => r.json().then(job => ({ ok: r.ok, retry: r.headers.get('Retry-After'), job })))
+      .then(({ ok, retry, job }) => {
+        if (mine !== following) return;
+        if (!ok) {
+          show(job.error || 'The clip could not be made.');
+          if (retry) setTimeout(() => step(url, wait), parseFloat(retry) * 1000);
+        } else if (job.state === 'done') {
+          show('The clip is ready; downloading it.');
+          const a = document.createElement('a');
+          a.href = job.url;
+          a.download = '';
+          document.body.append(a);
+          a.click();
+          a.remove();
+        } else if (job.state === 'failed') {
+          show('The clip could not be made. ' + (job.error || ''));
+        } else {
+          show('Making the clip (only the first time)… ' + Math.round(job.progress * 100) + '%');
+          setTimeout(() => step(job.status_url, Math.min(wait * 1.5, 2000)), wait);
+        }
+      })
+      .catch(() => show('The server did not answer; try again.'));
+    show('Making the clip (only the first time)…');
+    step('/api' + href, 250);
   }
 
   function setClip(a, b) {
@@ -114,8 +155,10 @@
     clip.addEventListener('submit', ev => {  // Enter in a field: the same as the link
       if (clipProblem(parseFloat(clipIn.value), parseFloat(clipOut.value))) ev.preventDefault();
     });
-    clipLink.addEventListener('click', () => {
-      if (clipLink.href) clipInfo.textContent = 'Making the clip (only the first time); the download starts when it is ready…';
+    clipLink.addEventListener('click', ev => {
+      if (!clipLink.href) return;
+      ev.preventDefault();  // the clip is made by a job on the server: follow it, then download the file
+      makeClip(clipLink.getAttribute('href'));
     });
     updateClip();
   }
