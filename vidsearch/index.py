@@ -31,6 +31,12 @@ def _query(query: Query | str | None, fields: dict) -> Query:
     return Query(query, **fields)
 
 
+def offline_message(source: Source) -> str:
+    """Why an offline source's file cannot be had (the web says it for the player and the media routes)."""
+    return (f"{os.path.basename(source.path)} is offline: {os.path.dirname(source.path)} could not be read at the "
+            "last indexing run (a drive not mounted?). It plays again once the folder is back and indexed.")
+
+
 def default_index_dir() -> str:
     """`$VIDSEARCH_INDEX`, else ./vidsearch-index."""
     return os.environ.get("VIDSEARCH_INDEX", "vidsearch-index")
@@ -130,8 +136,14 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
-            ocr: bool | None = None) -> Report:
+            ocr: bool | None = None, prune: bool = False) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
+
+        Offline is not gone: a source whose folder is missing, empty or cannot be listed (a drive not mounted) is
+        kept, marked offline (`Source.offline`, `Hit.offline`; Report.offline), and is back, with nothing embedded,
+        once its file is seen again. `prune=True` removes the offline sources under `paths` instead (named in
+        Report.removed). A new file that is an indexed source moved (same fingerprint: size and three sampled
+        blocks, see vidsearch.ingest.copies) takes that source over, its frames and vectors kept (Report.moved).
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
         frame every `interval` s is converted and embedded). With `reuse`, a sample that cannot differ meaningfully
@@ -171,10 +183,10 @@ class Index:
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
                                       batch_size=self.batch_size, progress=progress,
-                                      decode_timeout=self.decode_timeout, reuse=reuse)
+                                      decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
-                              reuse=reuse, ocr=ocr)
+                              reuse=reuse, ocr=ocr, prune=prune)
         finally:
             if workers is not None:
                 workers.close()
@@ -307,6 +319,8 @@ class Index:
         source = self.source(source_id)
         if source is None or source.kind != "video":
             return None
+        if source.offline:
+            return Playback("failed", error=offline_message(source))
         return self.proxies.playback(source_id, source.path, source.duration)
 
     def clip(self, source_id: int, start: float, end: float, *, limit: float = MAX_SECONDS) -> Path:
