@@ -5,9 +5,12 @@ observer where those cannot be had (it failed to start, e.g. past the inotify wa
 `poll`, for network mounts, whose changes made elsewhere raise no local event). Events are debounced: a run
 starts once none has come for `debounce` seconds, so a file still being copied is indexed when the copy is done.
 The run is `Index.add(paths)`, the same incremental, crash-safe run as `vidsearch index` (new and changed files
-indexed, gone ones dropped, each source committed in its own transaction), in one background thread: one writer,
+indexed, gone ones dropped, moved ones taken over, each source committed in its own transaction), in one background
+thread: one writer,
 and events during a run make another run follow it. Searches keep answering meanwhile: the catalog is read while
 it is written (WAL) and the serving Index's FAISS cache takes each committed source as it commits.
+A watched folder that disappears (a drive unmounted) raises events like a deletion: its sources are kept, marked
+offline (ingest/plan.py), never removed by a watcher; `vidsearch index --prune` removes them.
 """
 from __future__ import annotations
 
@@ -228,9 +231,8 @@ class Watcher:
             summary = _summary(report)
             with self._cond:
                 self._last_run, self._error = summary, None
-            if self._log and (report.added or report.removed):
-                self._log(f"Watched folders: {summary['added']} file{'' if summary['added'] == 1 else 's'} indexed "
-                          f"({report.frames_added} frames), {summary['removed']} removed in {report.seconds:.1f} s.")
+            if self._log and (report.added or report.removed or report.moved or report.offline or report.back):
+                self._log(_line(report, summary))
         finally:
             with self._cond:
                 self._runs += 1
@@ -245,17 +247,26 @@ class Watcher:
 
     def status(self) -> dict:
         """{"state": "idle" | "indexing", "files_done", "files_total", "file" (the path last worked on), "last_run"
-        (what the last finished run did: added, copies, removed, skipped, unchanged, frames_added, frames_embedded,
-        seconds, finished_at), "error" (why the last run failed, until one succeeds), "runs" (how many ended),
-        "mode" ("events" or "polling"), "paths"}."""
+        (what the last finished run did: added, copies, removed, moved, offline (sources kept), back, skipped,
+        unchanged, frames_added, frames_embedded, seconds, finished_at), "error" (why the last run failed, until one
+        succeeds), "runs" (how many ended), "mode" ("events" or "polling"), "paths"}."""
         with self._cond:
             return {**self._state, "last_run": self._last_run, "error": self._error, "runs": self._runs,
                     "mode": self.mode, "paths": list(self.paths)}
 
 
+def _line(report: Report, summary: dict) -> str:
+    offline = "".join(f", {len(kept)} under {top} offline (kept)" for top, kept in report.offline.items())
+    back = f", {summary['back']} back from offline" if report.back else ""
+    return (f"Watched folders: {summary['added']} file{'' if summary['added'] == 1 else 's'} indexed "
+            f"({report.frames_added} frames), {summary['moved']} moved (not embedded again), {summary['removed']} "
+            f"removed{offline}{back} in {report.seconds:.1f} s.")
+
+
 def _summary(report: Report) -> dict:
     return {"added": len(report.added), "copies": len(report.copies), "removed": len(report.removed),
-            "skipped": len(report.skipped),
+            "moved": len(report.moved), "offline": sum(len(kept) for kept in report.offline.values()),
+            "back": len(report.back), "skipped": len(report.skipped),
             "unchanged": report.unchanged, "frames_added": report.frames_added,
             "frames_embedded": report.frames_embedded, "seconds": round(report.seconds, 2),
             "finished_at": round(time.time(), 3)}
