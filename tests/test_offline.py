@@ -123,7 +123,7 @@ def test_offline_results_in_the_json_api_the_page_the_cli_and_the_media_routes(t
     client = create_app(idx).test_client()
     hits = client.get("/api/search", query_string={"q": "a red circle", "min_score": -1, "k": 10,
                                                    "per_video": 0}).get_json()["hits"]
-    assert {h["source"]: h["offline"] for h in hits} == {"red.mp4": True, "blue.mp4": True, "green.png": True,
+    assert {h["source"]: h.get("offline", False) for h in hits} == {"red.mp4": True, "blue.mp4": True, "green.png": True,
                                                           "keep.mp4": False}
     page = client.get("/", query_string={"q": "a red circle", "min_score": -1}).get_data(as_text=True)
     assert page.count('class="offline-tag"') == 3

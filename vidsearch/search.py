@@ -132,7 +132,9 @@ class Hit:
         out = {"frame_id": self.frame_id, "source_id": self.source_id, "source": os.path.basename(self.source),
                "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
                "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
-               "z": round(self.z, 2), "weak": self.weak, "also": self.also_names(), "offline": self.offline}
+               "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
+        if self.offline:  # as words: only when it says something
+            out["offline"] = True
         return {**out, "words": self.words} if self.words else out
 
     def also_names(self) -> list[str]:
