@@ -123,8 +123,8 @@ def test_offline_results_in_the_json_api_the_page_the_cli_and_the_media_routes(t
     client = create_app(idx).test_client()
     hits = client.get("/api/search", query_string={"q": "a red circle", "min_score": -1, "k": 10,
                                                    "per_video": 0}).get_json()["hits"]
-    assert {h["source"]: h.get("offline", False) for h in hits} == {"red.mp4": True, "blue.mp4": True, "green.png": True,
-                                                          "keep.mp4": False}
+    offline = {h["source"]: h.get("offline", False) for h in hits}
+    assert offline == {"red.mp4": True, "blue.mp4": True, "green.png": True, "keep.mp4": False}
     page = client.get("/", query_string={"q": "a red circle", "min_score": -1}).get_data(as_text=True)
     assert page.count('class="offline-tag"') == 3
     red = next(s for s in idx.sources() if s.path.endswith("red.mp4"))
@@ -292,3 +292,28 @@ def test_a_fingerprint_reads_three_blocks_not_the_whole_file(tmp_path):
     f.write_bytes(data + b"x")  # another size
     assert fingerprint(str(f)) != first
     assert fingerprint(str(tmp_path / "missing")) is None
+
+
+def test_on_ray_moves_and_offline_sources_need_no_worker(tmp_path, library, tiny_model, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from vidsearch.ingest import ray as ingest_ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    try:
+        idx = Index(tmp_path / "index", model=tiny_model)
+        assert len(idx.add([library], ray=True, ray_workers=1).added) == 4
+    finally:
+        ray.shutdown()
+    before = frames_of(idx)
+    os.rename(library / "drive", library / "renamed")
+    (tmp_path / "stash").mkdir()
+    os.rename(library / "home" / "keep.mp4", tmp_path / "stash" / "keep.mp4")  # home: an empty mount point
+
+    def no_workers(self):
+        raise AssertionError("nothing to embed: no Ray worker should start")
+    monkeypatch.setattr(ingest_ray.Workers, "start", no_workers)
+    report = idx.add([library], ray=True)
+    assert (len(report.moved), report.frames_embedded, report.removed) == (3, 0, [])
+    assert report.offline == {str(library): [str(library / "home" / "keep.mp4")]}
+    assert_same_frames(before, frames_of(idx))
+    idx.close()
