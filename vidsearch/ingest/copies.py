@@ -116,6 +116,8 @@ def find_moves(store: Store, todo: list[Candidate], lost: set[str], tops: list[s
     """(source, file) for each new file among `todo` that is an indexed source moved: its fingerprint is the
     source's, and the source's file is missing. `lost`: the sources under the run's paths (`tops`) whose file was not
     found; a source elsewhere counts when its path no longer exists. Only files of a lost source's size are read."""
+    if not todo:
+        return []
     sources = store.catalog.sources()
     indexed = {s.path for s in sources}
     new = [c for c in todo if c.path not in indexed]

@@ -128,6 +128,8 @@ def _keep_offline(store: Store, report: Report, offline: dict[str, list[Source]]
                   prune: bool) -> None:
     """Mark the sources not found in folders that could not be listed offline, keeping them (removed with `prune`).
     One with a byte copy still on disk moves there instead (Store.let_go): its content stays where it can be had."""
+    if not offline:
+        return
     with_copies = {c.source_id for c in store.catalog.copies() if file_unchanged(c.path, c.size, c.mtime)}
     newly = []
     for top, sources in offline.items():
