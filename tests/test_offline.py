@@ -129,7 +129,7 @@ def test_offline_results_in_the_json_api_the_page_the_cli_and_the_media_routes(t
     assert page.count('class="offline-tag"') == 3
     red = next(s for s in idx.sources() if s.path.endswith("red.mp4"))
     green = next(s for s in idx.sources() if s.path.endswith("green.png"))
-    for url in (f"/media/{red.id}", f"/play/{red.id}", f"/image/{green.id}"):
+    for url in (f"/media/{red.id}", f"/play/{red.id}", f"/image/{green.id}", f"/clip/{red.id}?start=0&end=1"):
         res = client.get(url)
         assert res.status_code == 404, url
         assert "is offline" in res.get_data(as_text=True), url

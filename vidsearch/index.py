@@ -13,7 +13,7 @@ from . import ingest
 from .catalog import Copy, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, Clips
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
-from .errors import ClipError, IndexMismatch, StoreError
+from .errors import ClipError, IndexMismatch, MediaError, StoreError
 from .ingest import Progress, Report
 from .playback import Playback, Proxies
 from .preprocess import LEGACY, MODEL, MODES
@@ -328,10 +328,12 @@ class Index:
         is the frame shown at `start`, and it lasts end - start (see vidsearch.clips). Cached under the index
         folder: the first time costs decoding and encoding the span (seconds for a 10 s HD clip), later calls a
         stat. Raises ClipError (a QueryError) for an unknown video or a span that is empty, outside the video or
-        longer than `limit` seconds, and MediaError when the file is gone or ffmpeg cannot cut it."""
+        longer than `limit` seconds, and MediaError when the file is gone or offline or ffmpeg cannot cut it."""
         source = self.source(source_id)
         if source is None or source.kind != "video":
             raise ClipError(f"There is no video {source_id} in the index.")
+        if source.offline:
+            raise MediaError(offline_message(source))
         return Clips(self.path).clip(source.id, source.path, source.duration, start, end, limit)
 
     def counts(self) -> dict:

@@ -324,6 +324,8 @@ def read_indexed_text(store: Store, readers: TextReaders, interval: float,
     unread = store.catalog.text_unread()
     for n, source in enumerate(unread):
         tick(n, len(unread), source.path)
+        if source.offline:  # read when its drive is back
+            continue
         ids, times, _ = store.catalog.source_frames(source.id)
         try:
             words = _frame_words(source.path, dict(zip(np.round(times, 3), ids)), readers, interval)
