@@ -317,3 +317,26 @@ def test_on_ray_moves_and_offline_sources_need_no_worker(tmp_path, library, tiny
     assert report.offline == {str(library): [str(library / "home" / "keep.mp4")]}
     assert_same_frames(before, frames_of(idx))
     idx.close()
+
+
+def test_a_changed_file_whose_drive_goes_during_the_run_keeps_its_frames(tmp_path, library, tiny_model, monkeypatch):
+    from vidsearch.ingest import local
+
+    idx = index_of(tmp_path, tiny_model, [library])
+    before = frames_of(idx)
+    red = library / "drive" / "red.mp4"
+    os.utime(red, (red.stat().st_atime, red.stat().st_mtime + 60))  # changed: to be indexed again
+    real_open = local.open_media
+
+    def open_media(path):  # the drive goes as the file is opened
+        if path == str(red):
+            unmount(library, tmp_path / "stash")
+        return real_open(path)
+    monkeypatch.setattr(local, "open_media", open_media)
+    report = idx.add([library])
+    assert report.skipped and report.skipped[0][0] == str(red) and report.removed == []
+    assert frames_of(idx)["red.mp4"][1] == before["red.mp4"][1] and idx.stats().skipped == 0
+    monkeypatch.undo()
+    again = idx.add([library])
+    assert sorted(p for kept in again.offline.values() for p in kept) == drive_paths(library)
+    idx.close()

@@ -269,7 +269,8 @@ class Run:
         a changed file that no longer reads loses its old frames; not remembered, the next run tries it again."""
         self.pending.pop(cand.path, Pending(cand)).discard()
         self.report.skipped.append((cand.path, reason))
-        if remember:
+        # A file no longer there is left to the next run's plan: its drive may have gone offline during this one.
+        if remember and os.path.lexists(cand.path):
             self.store.remove_source(cand.path, skipped_reason=reason, size=cand.size, mtime=cand.mtime)
         for copy in self._copies.of_todo.pop(cand.path, []):  # waited for it: the next run tries them themselves
             self.report.skipped.append((copy.path, f"holds the same bytes as {cand.path}, which could not be indexed "
