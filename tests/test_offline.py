@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -247,12 +248,35 @@ def test_the_watcher_keeps_the_sources_of_a_folder_that_disappears(tmp_path, lib
     idx.close()
 
 
-def wait_until_runs(w: Watcher, n: int) -> None:
-    import time
+def test_the_watcher_takes_a_watched_folder_back_when_it_returns(tmp_path, library, tiny_model):
+    """The watch on a folder that goes ends with it, and its return raises no event: the watcher looks again."""
+    drive = library / "drive"
+    idx = index_of(tmp_path, tiny_model, [drive, library / "home"])
+    with Watcher(idx, [drive], debounce=0.0, recheck=0.05) as w:
+        w.start(catch_up=False)
+        shutil.move(drive, tmp_path / "away")
+        w.changed(settled=True)
+        wait_until_runs(w, 1)
+        assert w.status()["last_run"]["offline"] == 3
+        shutil.move(tmp_path / "away", drive)
+        wait_until_runs(w, 2)
+        last = w.status()["last_run"]
+        assert (last["back"], last["added"], last["frames_embedded"], last["removed"]) == (3, 0, 0, 0)
+        new = segments_video(tmp_path / "new.mp4", [(1, "square", "orange")])
+        os.rename(new, drive / "new.mp4")  # watched again: its event comes
+        wait_until(lambda: str(drive / "new.mp4") in {s.path for s in idx.sources()})
+    assert not any(s.offline for s in idx.sources())
+    idx.close()
 
+
+def wait_until_runs(w: Watcher, n: int) -> None:
+    wait_until(lambda: w.status()["runs"] >= n)
+
+
+def wait_until(condition) -> None:
     deadline = time.monotonic() + 60
-    while w.status()["runs"] < n:
-        assert time.monotonic() < deadline, "the watcher's run did not end"
+    while not condition():
+        assert time.monotonic() < deadline, "the watcher did not get there within 60 s"
         time.sleep(0.05)  # polling interval only
 
 

@@ -70,7 +70,7 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
     for p, row in indexed.items():
         if p in found or not is_under(p, tops):
             continue
-        if p in sources and not _shows_files(os.path.dirname(p), listed):
+        if p in sources and not shows_files(os.path.dirname(p), listed):
             offline.setdefault(next(t for t in tops if is_under(p, [t])), []).append(row)
         else:
             gone.append(p)
@@ -78,9 +78,10 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
     return Plan(todo, gone, problems, unchanged, offline, back, unprinted)
 
 
-def _shows_files(folder: str, listed: dict[str, bool]) -> bool:
+def shows_files(folder: str, listed: dict[str, bool] | None = None) -> bool:
     """Whether `folder` can be listed and holds something visible: only then is a file not found in it proven gone
-    (a drive that is not mounted leaves its mount point empty, or no folder at all)."""
+    (a drive that is not mounted leaves its mount point empty, or no folder at all). `listed` caches the answers."""
+    listed = {} if listed is None else listed
     if folder not in listed:
         try:
             with os.scandir(folder) as entries:
