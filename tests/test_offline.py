@@ -364,3 +364,20 @@ def test_a_changed_file_whose_drive_goes_during_the_run_keeps_its_frames(tmp_pat
     again = idx.add([library])
     assert sorted(p for kept in again.offline.values() for p in kept) == drive_paths(library)
     idx.close()
+
+
+def test_an_unreadable_given_path_keeps_what_is_in_its_readable_subfolders(tmp_path, library, tiny_model,
+                                                                           monkeypatch):
+    """The walk cannot enter lib, though lib/drive itself could be listed: nothing under lib was looked for."""
+    idx = index_of(tmp_path, tiny_model, [library])
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if path == str(library):
+            raise PermissionError(13, "Permission denied", str(library))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = idx.add([library])
+    assert report.removed == [] and sum(len(kept) for kept in report.offline.values()) == 4
+    assert all(s.offline for s in idx.sources())
+    idx.close()

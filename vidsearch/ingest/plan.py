@@ -49,6 +49,7 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
             found[item.path] = item
         else:
             problems.append(item)
+    unlisted = [p for p, _ in problems]  # folders the walk could not list: nothing under them was looked for
     sources = {r.path: r for r in store.catalog.sources()}
     indexed = sources | {r.path: r for r in store.catalog.copies()}
     known_bad = {r.path: r for r in store.catalog.skipped()}
@@ -70,7 +71,7 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
     for p, row in indexed.items():
         if p in found or not is_under(p, tops):
             continue
-        if p in sources and not shows_files(os.path.dirname(p), listed):
+        if p in sources and (is_under(p, unlisted) or not shows_files(os.path.dirname(p), listed)):
             offline.setdefault(next(t for t in tops if is_under(p, [t])), []).append(row)
         else:
             gone.append(p)
