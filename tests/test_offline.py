@@ -381,3 +381,12 @@ def test_an_unreadable_given_path_keeps_what_is_in_its_readable_subfolders(tmp_p
     assert report.removed == [] and sum(len(kept) for kept in report.offline.values()) == 4
     assert all(s.offline for s in idx.sources())
     idx.close()
+
+
+def test_a_file_that_is_there_but_not_walked_is_not_removed(tmp_path, library, tiny_model):
+    hidden = segments_video(library / ".private" / "mine.mp4", [(1, "circle", "purple")])
+    idx = Index(tmp_path / "index", model=tiny_model)
+    assert idx.add([library / ".private"]).added == [str(hidden)]  # named, so walked
+    report = idx.add([library])  # hidden folders are skipped by the walk
+    assert report.removed == [] and str(hidden) in {s.path for s in idx.sources()}
+    idx.close()

@@ -8,10 +8,10 @@ ingest/copies.py). Runs in the indexing process, before any producer. A byte cop
 unchanged, it is left alone; changed, it is indexed as a source of its own; gone, it is forgotten.
 
 Offline is not gone: an indexed source whose file is not found is gone only when its folder can be listed and shows
-something. A folder that is missing, empty or unreadable is a drive not mounted, a share not connected, a folder
-renamed: its sources stay, marked offline (still found by searches), until their files are seen again, a new file
-turns out to be one of them moved, or a run with `prune` drops them. Copies and skip records hold no vectors: they
-are forgotten whenever their file is not found, as before.
+something, and the file is not there. A folder that is missing, empty or unreadable is a drive not mounted, a share
+not connected, a folder renamed: its sources stay, marked offline (still found by searches), until their files are
+seen again, a new file turns out to be one of them moved, or a run with `prune` drops them. Copies and skip records
+hold no vectors: they are forgotten whenever their file is not found, as before.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
             continue
         if p in sources and (is_under(p, unlisted) or not shows_files(os.path.dirname(p), listed)):
             offline.setdefault(next(t for t in tops if is_under(p, [t])), []).append(row)
-        else:
+        elif not os.path.lexists(p):  # there but not walked (a hidden folder indexed by name): left as it is
             gone.append(p)
     gone += [p for p in known_bad if p not in found and is_under(p, tops)]
     return Plan(todo, gone, problems, unchanged, offline, back, unprinted)
