@@ -551,6 +551,10 @@ class Catalog:
             except sqlite3.Error as e:
                 raise WriteError(self.root, e) from e
 
+    def set_fingerprints(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """(inside `write`) Many sources' fingerprints at once: [(path, fingerprint)]."""
+        self._db.executemany("UPDATE sources SET fingerprint=? WHERE path=?", [(fp, p) for p, fp in pairs])
+
     def set_offline(self, paths: Sequence[str], since: float) -> None:
         """(inside `write`) Mark sources offline (those already offline keep their time)."""
         self._db.executemany("UPDATE sources SET offline_since=? WHERE path=? AND offline_since IS NULL",

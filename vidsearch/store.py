@@ -138,6 +138,10 @@ class Store:
         """Keep these sources, marked offline (their files could not be looked for: see ingest/plan.py)."""
         self._change(lambda: self.catalog.set_offline(paths, time.time()))
 
+    def set_fingerprints(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """[(source path, fingerprint)] in one transaction."""
+        self._change(lambda: self.catalog.set_fingerprints(pairs))
+
     def mark_online(self, paths: Sequence[str]) -> None:
         self._change(lambda: self.catalog.set_online(paths))
 
