@@ -114,6 +114,7 @@ def test_incremental_runs(tmp_path, tiny_model):
     assert len(catalog(idx.path)) == 6 and len(set(catalog(idx.path))) == 6  # never a duplicate
     assert idx.search("something green", k=1)[0].source == str(a)
 
+    (media / "sub" / "notes.txt").write_text("the folder still shows something: b is gone, not offline")
     b.unlink()
     gone = idx.add([media])
     assert gone.removed == [str(b)] and idx.stats().sources == 1
@@ -215,7 +216,7 @@ def test_an_index_of_an_older_vidsearch_is_upgraded_and_a_newer_one_refused(tmp_
     old = vidsearch.Index(tmp_path / "index")
     assert old.stats().preprocess == "letterbox" and old.search("a red circle", k=1)[0].kind == "image"
     old.close()
-    assert db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone() == ("5",)
+    assert db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone() == ("6",)
     with db:
         db.execute("UPDATE meta SET value='99' WHERE key='format_version'")
     db.close()

@@ -156,6 +156,7 @@ def test_serve_watch_by_polling(tmp_path, tiny_model):
         (lib / "sub").mkdir()
         shutil.copy(tmp_path / "d.mp4", lib / "sub" / "d.mp4")
         wait_until(lambda: names(base, "a purple triangle") == ["d.mp4"], what="a new file found by polling")
+        (lib / "sub" / "notes.txt").write_text("the folder still shows something: d.mp4 is gone, not offline")
         (lib / "sub" / "d.mp4").unlink()
         wait_until(lambda: names(base, "a purple triangle") == [], what="a deleted file found by polling")
         wait_until(lambda: get_json(f"{base}/api/status")["state"] == "idle", what="idle")

@@ -22,7 +22,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,7 +41,9 @@ CREATE TABLE sources (
     -- when the media was made (container or EXIF date or else mtime): UNIX time. No comma in a comment before a
     -- column: SQLite's DROP COLUMN cuts the text back to the last comma it sees.
     created REAL NOT NULL DEFAULT 0,
-    hash TEXT  -- content hash (ingest/copies.py): NULL until a file of the same size needs it (version 4)
+    hash TEXT,  -- content hash (ingest/copies.py): NULL until a file of the same size needs it (version 4)
+    fingerprint TEXT,  -- size and sampled blocks (ingest/copies.py): tells a moved file (version 6)
+    offline_since REAL  -- when its folder was first found missing or unreadable; NULL while it is there (version 6)
 );
 CREATE TABLE frames (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,6 +113,15 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
     _script(db, WORDS_SCHEMA)
 
 
+def _v5_to_v6(db: sqlite3.Connection) -> None:
+    # Version 6 keeps sources whose drive is offline (ingest/plan.py) and knows moved files by a fingerprint,
+    # computed for the sources indexed before on the next run that finds their file.
+    columns = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
+    for column, kind in (("fingerprint", "TEXT"), ("offline_since", "REAL")):
+        if column not in columns:
+            db.execute(f"ALTER TABLE sources ADD COLUMN {column} {kind}")
+
+
 def _script(db: sqlite3.Connection, schema: str) -> None:
     # executescript would commit the caller's transaction; a trigger's body holds semicolons, so statements are cut
     # only where the next one begins.
@@ -119,7 +130,8 @@ def _script(db: sqlite3.Connection, schema: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}  # version → the step to the next one
+# version → the step to the next one
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,13 @@ class Source:
     indexed_at: float
     created: float  # when the media was made: its container's or EXIF date where it has one, else its mtime
     hash: str | None = None  # content hash, computed only when another file of its size needs comparing
+    fingerprint: str | None = None  # size and sampled blocks (ingest/copies.py): finds the file again if it moves
+    offline_since: float | None = None  # UNIX time its folder was first found missing or unreadable; None if there
+
+    @property
+    def offline(self) -> bool:
+        """Its file is on a drive or in a folder that could not be read: kept, but not there to play."""
+        return self.offline_since is not None
 
 
 @dataclass(frozen=True)
@@ -587,6 +606,38 @@ class Catalog:
     def add_to_meta(self, key: str, delta: int) -> None:
         """(inside `write`) Add to a count kept in the meta table; nothing if the key is not there."""
         self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key=?", (delta, key))
+
+    # -- offline sources and moves (format 6) --------------------------------------------------------------------
+
+    def set_fingerprint(self, path: str, fingerprint: str) -> None:
+        """Remember a source's fingerprint (a cache of its bytes, as set_hash: no generation bump)."""
+        with self._lock:
+            try:
+                self._db.execute("UPDATE sources SET fingerprint=? WHERE path=?", (fingerprint, path))
+            except sqlite3.Error as e:
+                raise WriteError(self.root, e) from e
+
+    def set_fingerprints(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """(inside `write`) Many sources' fingerprints at once: [(path, fingerprint)]."""
+        self._db.executemany("UPDATE sources SET fingerprint=? WHERE path=?", [(fp, p) for p, fp in pairs])
+
+    def set_offline(self, paths: Sequence[str], since: float) -> None:
+        """(inside `write`) Mark sources offline (those already offline keep their time)."""
+        self._db.executemany("UPDATE sources SET offline_since=? WHERE path=? AND offline_since IS NULL",
+                             [(since, p) for p in paths])
+
+    def set_online(self, paths: Sequence[str]) -> None:
+        """(inside `write`) Their files are there again."""
+        self._db.executemany("UPDATE sources SET offline_since=NULL WHERE path=?", [(p,) for p in paths])
+
+    def move_source(self, path: str, to: str, size: int, mtime: float) -> None:
+        """(inside `write`) The source at `path` is now the file at `to`; its id, frames, vectors and words stay.
+        Its content hash is forgotten: the fingerprint that matched is not proof of equal bytes."""
+        self._db.execute("UPDATE sources SET path=?, size=?, mtime=?, hash=NULL, offline_since=NULL WHERE path=?",
+                         (to, size, mtime, path))
+
+    def offline_ids(self) -> set[int]:
+        return {r[0] for r in self._all("SELECT id FROM sources WHERE offline_since IS NOT NULL")}
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:

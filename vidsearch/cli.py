@@ -69,7 +69,7 @@ def _ray_address(ctx, param, value):
 
 
 @main.command("index")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @index_option
 @click.option("--interval", type=float, default=None, help="Seconds between sampled video frames (default 1.0).")
 @click.option("--model", default=None, help="open_clip model name, or local-dir:PATH (default ViT-B-32).")
@@ -92,13 +92,20 @@ def _ray_address(ctx, param, value):
               help="Read the text in frames and find it by its words, from now on (this index remembers it; what it "
               "holds is read on this run; needs pip install 'vidsearch[ocr]'). --no-ocr reads no more text (the words "
               "read stay searchable). Default: as the index does.")
+@click.option("--prune", is_flag=True,
+              help="Remove the indexed files under PATHS that are offline (their folder is missing, empty or "
+              "unreadable), naming each. Without it they are kept, marked offline.")
 def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout, reuse, ocr=None) -> None:
-    """Index the videos and images under PATHS (new and changed files only)."""
+              decode_timeout, reuse, ocr=None, prune=False) -> None:
+    """Index the videos and images under PATHS (new and changed files only).
+
+    A PATH that does not exist is accepted only when the index holds files under it (a drive not mounted): they are
+    kept, marked offline, or removed with --prune."""
     from tqdm import tqdm
 
     idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, preprocess=preprocess,
                      device=device, batch_size=batch_size, decode_timeout=decode_timeout)
+    _check_paths(idx, paths)
     bar = None
 
     def progress(p) -> None:
@@ -114,7 +121,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     try:
         try:
             report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
-                             ray_workers=ray_workers, reuse=reuse, ocr=ocr)
+                             ray_workers=ray_workers, reuse=reuse, ocr=ocr, prune=prune)
         finally:  # before any error, so that it is not printed into the bar's line
             if bar is not None:
                 bar.close()
@@ -126,16 +133,39 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         fail(f"the index at {idx.path} could not be written: {e}", 1)
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
-    for path in report.removed:
-        click.echo(f"removed {path} (file is gone)")
+    _echo_changes(report, prune)
     copies = f"{len(report.copies)} copies of indexed files (not read again), " if report.copies else ""
+    moved = f"{len(report.moved)} moved (not embedded again), " if report.moved else ""
     click.echo(f"{len(report.added)} sources indexed ({report.frames_added} frames, {report.frames_embedded} "
-               f"embedded), {copies}{report.unchanged} unchanged, "
+               f"embedded), {moved}{copies}{report.unchanged} unchanged, "
                f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
     if report.text_read:
         click.echo(f"Read the text of {report.text_read} sources indexed before.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
+
+
+def _check_paths(idx: Index, paths) -> None:
+    """A PATH that does not exist is a typo, unless the index holds files under it (its drive is offline)."""
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if not missing:
+        return
+    held = [s.path for s in idx.sources()] if idx.exists else []
+    for p in missing:
+        top = os.path.realpath(p)
+        if not any(h == top or h.startswith(top.rstrip(os.sep) + os.sep) for h in held):
+            fail(f"Path '{p}' does not exist.")
+
+
+def _echo_changes(report, prune: bool) -> None:
+    for old, new in report.moved:
+        click.echo(f"moved {old} -> {new} (not embedded again)")
+    for path in report.removed:
+        click.echo(f"removed {path} ({'offline or gone: --prune' if prune else 'file is gone'})")
+    for top, kept in report.offline.items():
+        click.echo(f"{len(kept)} sources under {top} are offline; kept (vidsearch index --prune {top} removes them)")
+    if report.back:
+        click.echo(f"{len(report.back)} offline sources are back (not embedded again)")
 
 
 @main.command("search")
@@ -188,7 +218,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
                    "the nearest:")
     for h in hits:
         where = fmt_span(h.start, h.end) if h.kind == "video" else "image"
-        click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id})")
+        offline = "  [offline]" if h.offline else ""
+        click.echo(f"{h.score:.3f}  z {h.z:+5.1f}  {where:>11}  {h.source}  (frame {h.frame_id}){offline}")
         for other in h.also:
             click.echo(f"{'also at':>32}  {other}")
         if h.words:

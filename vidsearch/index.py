@@ -13,7 +13,7 @@ from . import ingest
 from .catalog import Copy, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, clip_render
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
-from .errors import ClipError, IndexMismatch, StoreError
+from .errors import ClipError, IndexMismatch, MediaError, StoreError
 from .ingest import Progress, Report
 from .playback import Playback, playback
 from .preprocess import LEGACY, MODEL, MODES
@@ -31,6 +31,12 @@ def _query(query: Query | str | None, fields: dict) -> Query:
             raise TypeError("Give a Query or its fields, not both.")
         return query
     return Query(query, **fields)
+
+
+def offline_message(source: Source) -> str:
+    """Why an offline source's file cannot be had (the web says it for the player and the media routes)."""
+    return (f"{os.path.basename(source.path)} is offline: {os.path.dirname(source.path)} could not be read at the "
+            "last indexing run (a drive not mounted?). It plays again once the folder is back and indexed.")
 
 
 def default_index_dir() -> str:
@@ -136,8 +142,14 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
-            ocr: bool | None = None) -> Report:
+            ocr: bool | None = None, prune: bool = False) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
+
+        Offline is not gone: a source whose folder is missing, empty or cannot be listed (a drive not mounted) is
+        kept, marked offline (`Source.offline`, `Hit.offline`; Report.offline), and is back, with nothing embedded,
+        once its file is seen again. `prune=True` removes the offline sources under `paths` instead (named in
+        Report.removed). A new file that is an indexed source moved (same fingerprint: size and three sampled
+        blocks, see vidsearch.ingest.copies) takes that source over, its frames and vectors kept (Report.moved).
 
         Costs a model load when there is anything to embed, then decoding every new or changed video once (only a
         frame every `interval` s is converted and embedded). With `reuse`, a sample that cannot differ meaningfully
@@ -177,10 +189,10 @@ class Index:
             if workers is not None:
                 return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
                                       batch_size=self.batch_size, progress=progress,
-                                      decode_timeout=self.decode_timeout, reuse=reuse)
+                                      decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
             return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
                               batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
-                              reuse=reuse, ocr=ocr)
+                              reuse=reuse, ocr=ocr, prune=prune)
         finally:
             if workers is not None:
                 workers.close()
@@ -316,14 +328,19 @@ class Index:
         source = self.source(source_id)
         if source is None or source.kind != "video":
             return None
+        if source.offline:
+            return Playback("failed", error=offline_message(source))
         return playback(self.jobs, source_id, source.path, source.duration)
 
     def clip_job(self, source_id: int, start: float, end: float, *, limit: float = MAX_SECONDS) -> Job:
         """The job making an MP4 of [start, end] seconds of a video (see `clip`), finished at once when it is
-        cached; returns without waiting. Raises ClipError as `clip` does, Busy when the queue is full."""
+        cached; returns without waiting. Raises ClipError as `clip` does, MediaError when the video is offline,
+        Busy when the queue is full."""
         source = self.source(source_id)
         if source is None or source.kind != "video":
             raise ClipError(f"There is no video {source_id} in the index.")
+        if source.offline:
+            raise MediaError(offline_message(source))
         return self.jobs.submit(clip_render(source.id, source.path, source.duration, start, end, limit))
 
     def job(self, job_id: str) -> Job | None:
@@ -336,7 +353,7 @@ class Index:
         folder: the first time costs decoding and encoding the span (seconds for a 10 s HD clip), later calls a
         stat. Waits for it. Raises ClipError (a QueryError) for an unknown video or a span that is empty, outside
         the video or longer than `limit` seconds, Busy when the queue is full, and MediaError when the file is gone
-        or ffmpeg cannot cut it."""
+        or offline or ffmpeg cannot cut it."""
         return self.clip_job(source_id, start, end, limit=limit).result()
 
     def counts(self) -> dict:

@@ -124,6 +124,7 @@ class Hit:
     # The lines read in that frame that hold the query's words: [{"text", "box": [x0, y0, x1, y1]}], the box as
     # fractions of the frame's width and height (only with --ocr).
     words: list[dict] = field(default_factory=list)
+    offline: bool = False  # its file's folder could not be read at the last run: kept, but not there to play
 
     def as_json(self) -> dict:
         """The hit as the CLI's --json and the web API give it (each adds where to get the files)."""
@@ -132,6 +133,8 @@ class Hit:
                "kind": self.kind, "t": self.t, "start": self.start, "end": self.end,
                "time": fmt_span(self.start, self.end) if video else None, "score": round(self.score, 4),
                "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
+        if self.offline:  # as words: only when it says something
+            out["offline"] = True
         return {**out, "words": self.words} if self.words else out
 
     def also_names(self) -> list[str]:
@@ -370,7 +373,11 @@ def search(store: Store, scorer: Scorer, q: Query, *, interval: float, min_score
 
 
 def _finished(store: Store, text: TextMatch, hits: list[Hit]) -> list[Hit]:
-    """The hits returned, with what only they need: thumbnails, copies' paths, the words that matched."""
+    """The hits returned, with what only they need: thumbnails, copies' paths, the words that matched, whether
+    their file is offline."""
+    offline = store.catalog.offline_ids() if hits else set()
+    for h in hits:
+        h.offline = h.source_id in offline
     return text.shown(store, _with_copies(store, _with_thumbnails(store, hits)))
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ def staging_dir(root: Path) -> Path:
     return root / THUMBS / "staging"
 
 
-def _unchanged(path: str, size: int, mtime: float) -> bool:
+def file_unchanged(path: str, size: int, mtime: float) -> bool:
+    """Whether the file at `path` is there with this size and mtime."""
     try:
         st = os.stat(path)
     except OSError:
@@ -77,11 +79,11 @@ class Store:
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
                    created: float | None = None, content_hash: str | None = None,
-                   words: Sequence[list[dict]] | None = None) -> list[int]:
+                   words: Sequence[list[dict]] | None = None, fingerprint: str | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
         atomically. `created`: when the media was made (UNIX time), by default its mtime. What `path` held before
         stays with its byte copies, if it has any (see let_go). `words`: the lines read in each frame, when its text
-        was read."""
+        was read. `fingerprint`: see ingest/copies.py."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
@@ -91,6 +93,8 @@ class Store:
                                               created)
                 if content_hash is not None:
                     self.catalog.set_hash(path, content_hash)
+                if fingerprint is not None:
+                    self.catalog.set_fingerprint(path, fingerprint)
                 if words is not None:
                     self.catalog.add_words(path, dict(zip(ids, words)))
                 size = 0
@@ -137,7 +141,7 @@ class Store:
             return True, []
         source = self.catalog.source_at(path)
         for copy in self.catalog.copies(source.id) if source is not None else []:
-            if _unchanged(copy.path, copy.size, copy.mtime):
+            if file_unchanged(copy.path, copy.size, copy.mtime):
                 self.catalog.promote(copy)
                 return True, []
             self.catalog.drop_copy(copy.path)  # changed or gone: its own run takes it
@@ -153,6 +157,31 @@ class Store:
             self.catalog.add_copy(path, of, size, mtime)
             self.catalog.forget_skip(path)
         self._committed(gens, removed, [], [])
+
+    def mark_offline(self, paths: Sequence[str]) -> None:
+        """Keep these sources, marked offline (their files could not be looked for: see ingest/plan.py)."""
+        self._change(lambda: self.catalog.set_offline(paths, time.time()))
+
+    def set_fingerprints(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """[(source path, fingerprint)] in one transaction."""
+        self._change(lambda: self.catalog.set_fingerprints(pairs))
+
+    def mark_online(self, paths: Sequence[str]) -> None:
+        self._change(lambda: self.catalog.set_online(paths))
+
+    def move_source(self, path: str, to: str, size: int, mtime: float) -> None:
+        """The source at `path` is the file now at `to` (moved): its id, frames, vectors and thumbnails stay."""
+        def move() -> None:
+            self.catalog.drop_copy(to)  # recorded as a copy before it changed: the file there is the source now
+            self.catalog.move_source(path, to, size, mtime)
+            self.catalog.forget_skip(to)
+        self._change(move)
+
+    def _change(self, change: Callable[[], None]) -> None:
+        """One catalog transaction that adds and removes no frame."""
+        with self.catalog.write() as gens:
+            change()
+        self._committed(gens, [], [], [])
 
     def _committed(self, gens: list[int], removed: list[int], added: list[int], vectors) -> None:
         self.vectors.apply(gens, removed, added, vectors)

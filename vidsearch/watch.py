@@ -5,9 +5,15 @@ observer where those cannot be had (it failed to start, e.g. past the inotify wa
 `poll`, for network mounts, whose changes made elsewhere raise no local event). Events are debounced: a run
 starts once none has come for `debounce` seconds, so a file still being copied is indexed when the copy is done.
 The run is `Index.add(paths)`, the same incremental, crash-safe run as `vidsearch index` (new and changed files
-indexed, gone ones dropped, each source committed in its own transaction), in one background thread: one writer,
+indexed, gone ones dropped, moved ones taken over, each source committed in its own transaction), in one background
+thread: one writer,
 and events during a run make another run follow it. Searches keep answering meanwhile: the catalog is read while
 it is written (WAL) and the serving Index's FAISS cache takes each committed source as it commits.
+A watched folder that disappears (a drive unmounted) raises events like a deletion: its sources are kept, marked
+offline (ingest/plan.py), never removed by a watcher; `vidsearch index --prune` removes them. Nothing announces a
+drive coming back (a watch on a folder that went ends with it, and mounting raises no event), so while sources are
+offline their folders are looked at every `recheck` seconds: once one shows files again, the roots are watched
+afresh and a run takes the sources back (nothing embedded).
 """
 from __future__ import annotations
 
@@ -22,11 +28,14 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserverVFS
 
+from .ingest.plan import shows_files
+
 if TYPE_CHECKING:
     from .index import Index, Progress, Report
 
 DEBOUNCE = 2.0  # seconds without an event before a run starts
 DEFAULT_POLL = 5.0  # seconds between scans when native events cannot be had
+RECHECK = 30.0  # seconds between looks at the folders of offline sources, to see whether their drive is back
 STOP_TIMEOUT = 30.0  # the longest stop() waits for a run to reach its next file or batch
 # Event types that can mean new, changed or deleted media. Not "opened" / "closed_no_write": indexing reads files.
 RELEVANT = {"created", "deleted", "modified", "moved", "closed"}
@@ -53,12 +62,13 @@ class Watcher:
 
     def __init__(self, index: Index, paths: Iterable[str | os.PathLike], *, debounce: float = DEBOUNCE,
                  poll: float | None = None, log: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, recheck: float = RECHECK):
         if poll is not None and poll <= 0:
             raise ValueError("The polling interval must be a positive number of seconds.")
         self.index = index
         self.paths = [os.fspath(p) for p in paths]
-        self.debounce, self.poll, self._log, self._clock = debounce, poll, log, clock
+        self.debounce, self.poll, self._log, self._clock, self.recheck = debounce, poll, log, clock, recheck
+        self._offline: set[str] = set()  # folders of the sources the last run kept offline
         self._roots = [os.path.realpath(p) for p in self.paths]
         self._index_dir = os.path.realpath(index.path)
         self.mode: str | None = None  # "events" or "polling" once started
@@ -208,9 +218,23 @@ class Watcher:
                         self._state = {"state": "indexing", "files_done": 0, "files_total": 0, "file": None}
                         return True
                     self._cond.wait(min(wait, 0.5))
+                elif self._offline:
+                    self._cond.wait(self.recheck)
+                    if self._back_online():
+                        self._dirty, self._last_event = True, self._clock() - self.debounce
                 else:
                     self._cond.wait()
             return False
+
+    def _back_online(self) -> bool:
+        """(holding the condition) Whether a folder of offline sources shows files again; if so the roots are
+        watched afresh (the watch on a folder that went has ended)."""
+        if self._stopping or not any(shows_files(folder) for folder in self._offline):
+            return False
+        self._offline = set()
+        self._observer.unschedule_all()
+        self._schedule(self._observer)
+        return True
 
     def _run(self) -> None:
         self._run_started = time.time()
@@ -228,9 +252,9 @@ class Watcher:
             summary = _summary(report)
             with self._cond:
                 self._last_run, self._error = summary, None
-            if self._log and (report.added or report.removed):
-                self._log(f"Watched folders: {summary['added']} file{'' if summary['added'] == 1 else 's'} indexed "
-                          f"({report.frames_added} frames), {summary['removed']} removed in {report.seconds:.1f} s.")
+                self._offline = {os.path.dirname(p) for kept in report.offline.values() for p in kept}
+            if self._log and (report.added or report.removed or report.moved or report.offline or report.back):
+                self._log(_line(report, summary))
         finally:
             with self._cond:
                 self._runs += 1
@@ -245,17 +269,26 @@ class Watcher:
 
     def status(self) -> dict:
         """{"state": "idle" | "indexing", "files_done", "files_total", "file" (the path last worked on), "last_run"
-        (what the last finished run did: added, copies, removed, skipped, unchanged, frames_added, frames_embedded,
-        seconds, finished_at), "error" (why the last run failed, until one succeeds), "runs" (how many ended),
-        "mode" ("events" or "polling"), "paths"}."""
+        (what the last finished run did: added, copies, removed, moved, offline (sources kept), back, skipped,
+        unchanged, frames_added, frames_embedded, seconds, finished_at), "error" (why the last run failed, until one
+        succeeds), "runs" (how many ended), "mode" ("events" or "polling"), "paths"}."""
         with self._cond:
             return {**self._state, "last_run": self._last_run, "error": self._error, "runs": self._runs,
                     "mode": self.mode, "paths": list(self.paths)}
 
 
+def _line(report: Report, summary: dict) -> str:
+    offline = "".join(f", {len(kept)} under {top} offline (kept)" for top, kept in report.offline.items())
+    back = f", {summary['back']} back from offline" if report.back else ""
+    return (f"Watched folders: {summary['added']} file{'' if summary['added'] == 1 else 's'} indexed "
+            f"({report.frames_added} frames), {summary['moved']} moved (not embedded again), {summary['removed']} "
+            f"removed{offline}{back} in {report.seconds:.1f} s.")
+
+
 def _summary(report: Report) -> dict:
     return {"added": len(report.added), "copies": len(report.copies), "removed": len(report.removed),
-            "skipped": len(report.skipped),
+            "moved": len(report.moved), "offline": sum(len(kept) for kept in report.offline.values()),
+            "back": len(report.back), "skipped": len(report.skipped),
             "unchanged": report.unchanged, "frames_added": report.frames_added,
             "frames_embedded": report.frames_embedded, "seconds": round(report.seconds, 2),
             "finished_at": round(time.time(), 3)}

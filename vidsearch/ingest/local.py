@@ -75,16 +75,17 @@ Message = Sampled | Finished | Failed | Fatal
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
-        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True, ocr: bool = False) -> Report:
+        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True, ocr: bool = False, prune: bool = False) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
     (and so loaded) when there is something to embed. With `reuse`, a sample unchanged since its source's last
     embedded one (extract.change) takes that vector with no model pass. With `ocr`, the text of every changed
     sample is read too (ocr.py; unchanged ones take the words of the one before), and then that of the sources
     indexed before without it. A file whose decoding yields no frame for `decode_timeout` seconds is skipped.
-    Raises WriteError if the index cannot be written (a full disk); the sources committed until then stay."""
+    Raises WriteError if the index cannot be written (a full disk); the sources committed until then stay. Sources
+    whose folder cannot be read are kept, marked offline (ingest/plan.py); `prune` removes them."""
     readers = TextReaders() if ocr else None
     try:
-        with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
+        with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout, prune=prune) as r:
             r.reads_text = ocr
             if r.todo:
                 embedder = get_embedder()
@@ -323,6 +324,8 @@ def read_indexed_text(store: Store, readers: TextReaders, interval: float,
     unread = store.catalog.text_unread()
     for n, source in enumerate(unread):
         tick(n, len(unread), source.path)
+        if source.offline:  # read when its drive is back
+            continue
         ids, times, _ = store.catalog.source_frames(source.id)
         try:
             words = _frame_words(source.path, dict(zip(np.round(times, 3), ids)), readers, interval)

@@ -1,9 +1,17 @@
 """Planning a run: which files under the given paths are new or changed (to index), which indexed ones are gone
-(to remove), which failed before and have not changed since (still skipped, not retried), how many are unchanged.
+(to remove) or offline (to keep), which failed before and have not changed since (still skipped, not retried), how
+many are unchanged.
 
-Costs a directory walk and a stat per file; nothing is opened (runs.Run.start then looks among the files to index
-for byte copies: ingest/copies.py). Runs in the indexing process, before any producer. A byte copy's path counts as
-indexed: unchanged, it is left alone; changed, it is indexed as a source of its own; gone, it is forgotten.
+Costs a directory walk and a stat per file, and a listing of each folder that held an indexed file not found;
+nothing is opened (runs.Run.start then looks among the files to index for moved sources and byte copies:
+ingest/copies.py). Runs in the indexing process, before any producer. A byte copy's path counts as indexed:
+unchanged, it is left alone; changed, it is indexed as a source of its own; gone, it is forgotten.
+
+Offline is not gone: an indexed source whose file is not found is gone only when its folder can be listed and shows
+something, and the file is not there. A folder that is missing, empty or unreadable is a drive not mounted, a share
+not connected, a folder renamed: its sources stay, marked offline (still found by searches), until their files are
+seen again, a new file turns out to be one of them moved, or a run with `prune` drops them. Copies and skip records
+hold no vectors: they are forgotten whenever their file is not found, as before.
 """
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from ..catalog import Source
 from ..extract import Candidate, discover
 from ..store import Store
 
@@ -22,9 +31,12 @@ class Plan(NamedTuple):
     gone: list[str]  # indexed (sources or copies) or skipped paths whose files are no longer there
     skipped: list[tuple[str, str]]  # (path, reason): unreadable, or failed before and unchanged since
     unchanged: int
+    offline: dict[str, list[Source]]  # a given path -> its sources not found whose folder could not be listed
+    back: list[str]  # sources marked offline whose files are there again, unchanged
+    unprinted: list[str]  # unchanged sources without a fingerprint (indexed before they were kept)
 
 
-def _is_under(path: str, tops: list[str]) -> bool:
+def is_under(path: str, tops: list[str]) -> bool:
     return any(path == t or path.startswith(t.rstrip(os.sep) + os.sep) for t in tops)
 
 
@@ -37,21 +49,47 @@ def plan(store: Store, paths: Iterable[str]) -> Plan:
             found[item.path] = item
         else:
             problems.append(item)
-    indexed = {r.path: r for r in store.catalog.sources()} | {r.path: r for r in store.catalog.copies()}
+    unlisted = [p for p, _ in problems]  # folders the walk could not list: nothing under them was looked for
+    sources = {r.path: r for r in store.catalog.sources()}
+    indexed = sources | {r.path: r for r in store.catalog.copies()}
     known_bad = {r.path: r for r in store.catalog.skipped()}
-    todo, unchanged = [], 0
+    todo, unchanged, back, unprinted = [], 0, [], []
     for c in found.values():
         row = indexed.get(c.path) or known_bad.get(c.path)
         if row is not None and row.size == c.size and row.mtime == c.mtime:
             if c.path in known_bad:
                 problems.append((c.path, known_bad[c.path].reason))  # unchanged since it failed: not retried
-            else:
-                unchanged += 1
+                continue
+            unchanged += 1
+            if (s := sources.get(c.path)) is not None:
+                back += [s.path] if s.offline_since is not None else []
+                unprinted += [s.path] if s.fingerprint is None else []
         else:
             todo.append(c)
-    gone = [p for p in indexed if p not in found and _is_under(p, tops)]
-    gone += [p for p in known_bad if p not in found and _is_under(p, tops)]
-    return Plan(todo, gone, problems, unchanged)
+    gone, offline = [], {}
+    listed: dict[str, bool] = {}
+    for p, row in indexed.items():
+        if p in found or not is_under(p, tops):
+            continue
+        if p in sources and (is_under(p, unlisted) or not shows_files(os.path.dirname(p), listed)):
+            offline.setdefault(next(t for t in tops if is_under(p, [t])), []).append(row)
+        elif not os.path.lexists(p):  # there but not walked (a hidden folder indexed by name): left as it is
+            gone.append(p)
+    gone += [p for p in known_bad if p not in found and is_under(p, tops)]
+    return Plan(todo, gone, problems, unchanged, offline, back, unprinted)
+
+
+def shows_files(folder: str, listed: dict[str, bool] | None = None) -> bool:
+    """Whether `folder` can be listed and holds something visible: only then is a file not found in it proven gone
+    (a drive that is not mounted leaves its mount point empty, or no folder at all). `listed` caches the answers."""
+    listed = {} if listed is None else listed
+    if folder not in listed:
+        try:
+            with os.scandir(folder) as entries:
+                listed[folder] = any(not e.name.startswith(".") for e in entries)
+        except OSError:
+            listed[folder] = False
+    return listed[folder]
 
 
 def vanished(c: Candidate) -> str | None:

@@ -224,11 +224,11 @@ class Workers:
 
 def run(store: Store, get_workers: Callable[[], Workers], paths: Iterable[str], *, interval: float,
         batch_size: int = 32, progress: Callable[[Progress], None] | None = None,
-        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True) -> Report:
+        decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True, prune: bool = False) -> Report:
     """The local run (vidsearch.ingest.run) on Ray workers. The caller holds the WriterLock; workers start only
     when there is work. A file whose worker sends nothing for `decode_timeout` seconds is skipped and that worker
     replaced."""
-    with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout) as r:
+    with Run.start(store, paths, progress=progress, decode_timeout=decode_timeout, prune=prune) as r:
         if r.todo:
             _Driver(r, get_workers(), interval, batch_size, reuse).drive()
         return r.finish()

@@ -1,6 +1,7 @@
 """One indexing run's state and bookkeeping, whichever producer feeds it.
 
-Run.start plans the run (plan.py), removes the sources whose files are gone and empties the staging folder. A
+Run.start plans the run (plan.py), takes moved sources to their new paths, removes the sources whose files are gone,
+keeps those that are offline (marked) and empties the staging folder. A
 producer then tells the run what becomes of each file: local.py (decode threads and one embedder in this process)
 or ray.py (decode-and-embed workers on a Ray cluster). The run keeps the frames of each file pending until the file
 is read to the end and all its vectors are in, then commits it as one transaction; it skips (and remembers as
@@ -13,6 +14,7 @@ This module is named runs.py, not run.py, because `vidsearch.ingest.run` is the 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -22,11 +24,12 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
+from ..catalog import Source
 from ..extract import Candidate, MediaInfo
 from ..extract.metadata import created_time
-from ..store import Store
+from ..store import Store, file_unchanged
 from . import plan as planning
-from .copies import Copies, find_copies
+from .copies import Copies, fill_fingerprints, find_copies, find_moves, fingerprint
 from .thumbnails import clear_staging, fresh_staging, stage_jpeg
 
 LOCK_FILE = "write.lock"
@@ -62,11 +65,18 @@ class Report:
     unchanged: int = 0
     seconds: float = 0.0
     copies: list[tuple[str, str]] = field(default_factory=list)  # (path, the indexed path whose bytes it holds)
+    # A given path -> its sources kept though their files were not found: the folder could not be listed, or was
+    # missing or empty (a drive not mounted). Dropped by a run with prune.
+    offline: dict[str, list[str]] = field(default_factory=dict)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path): taken over, not embedded
+    back: list[str] = field(default_factory=list)  # sources offline before whose files are there again
 
     def as_dict(self) -> dict:
         return {"added": len(self.added), "copies": len(self.copies), "frames_added": self.frames_added,
                 "frames_embedded": self.frames_embedded, "text_read": self.text_read, "unchanged": self.unchanged,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
+                "offline": {top: len(paths) for top, paths in self.offline.items()},
+                "moved": [{"from": a, "to": b} for a, b in self.moved], "back": len(self.back),
                 "seconds": round(self.seconds, 2)}
 
 
@@ -115,6 +125,29 @@ def _no_words() -> Future:
     return f
 
 
+def _keep_offline(store: Store, report: Report, offline: dict[str, list[Source]], moved: set[str],
+                  prune: bool) -> None:
+    """Mark the sources not found in folders that could not be listed offline, keeping them (removed with `prune`).
+    One with a byte copy still on disk moves there instead (Store.let_go): its content stays where it can be had."""
+    if not offline:
+        return
+    with_copies = {c.source_id for c in store.catalog.copies() if file_unchanged(c.path, c.size, c.mtime)}
+    newly = []
+    for top, sources in offline.items():
+        for s in sources:
+            if s.path in moved:
+                continue
+            if prune or s.id in with_copies:
+                store.remove_source(s.path)
+                report.removed.append(s.path)
+                continue
+            report.offline.setdefault(top, []).append(s.path)
+            if s.offline_since is None:
+                newly.append(s.path)
+    if newly:
+        store.mark_offline(newly)
+
+
 class Run:
     """A run's state. Only one thread reports to it (the producer's consuming thread); stage() is safe from any.
 
@@ -137,16 +170,31 @@ class Run:
     @classmethod
     @contextlib.contextmanager
     def start(cls, store: Store, paths: Iterable[str], *, progress: Callable[[Progress], None] | None = None,
-              decode_timeout: float = DECODE_TIMEOUT) -> Iterator[Run]:
-        """Plan a run and remove the sources whose files are gone (the caller holds the WriterLock)."""
+              decode_timeout: float = DECODE_TIMEOUT, prune: bool = False) -> Iterator[Run]:
+        """Plan a run, take moved sources over, remove the sources whose files are gone and mark those offline (the
+        caller holds the WriterLock). With `prune`, offline sources under `paths` are removed too."""
         started = time.monotonic()
         report = Report()
-        todo, gone, skipped, report.unchanged = planning.plan(store, paths)  # looked up here: tests wrap it
+        paths = list(paths)
+        todo, gone, skipped, report.unchanged, offline, back, unprinted = planning.plan(store, paths)  # tests wrap it
         report.skipped.extend(skipped)
         store.count_thumbnails()
+        fill_fingerprints(store, unprinted)
+        lost = set(gone) | {s.path for kept in offline.values() for s in kept}
+        moved = set()
+        for s, c in find_moves(store, todo, lost, [os.path.realpath(p) for p in paths]):
+            store.move_source(s.path, c.path, c.size, c.mtime)
+            report.moved.append((s.path, c.path))
+            moved |= {s.path, c.path}
+        todo = [c for c in todo if c.path not in moved]
         for path in gone:
-            store.remove_source(path)
-            report.removed.append(path)
+            if path not in moved:
+                store.remove_source(path)
+                report.removed.append(path)
+        _keep_offline(store, report, offline, moved, prune)
+        if back:
+            store.mark_online(back)
+            report.back = back
         copies = find_copies(store, todo)
         for c, of in copies.of_indexed:
             store.put_copy(c.path, of, c.size, c.mtime)
@@ -207,7 +255,7 @@ class Run:
                 self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
                                       info.height, list(zip(p.times, p.vectors, p.thumbs)),
                                       created=c.mtime if created is None else created,
-                                      content_hash=self._copies.hashes.get(c.path),
+                                      content_hash=self._copies.hashes.get(c.path), fingerprint=fingerprint(c.path),
                                       words=[[w.as_json() for w in f.result()] for f in p.words]
                                       if self.reads_text else None)
                 self.report.added.append(c.path)
@@ -223,7 +271,8 @@ class Run:
         a changed file that no longer reads loses its old frames; not remembered, the next run tries it again."""
         self.pending.pop(cand.path, Pending(cand)).discard()
         self.report.skipped.append((cand.path, reason))
-        if remember:
+        # A file no longer there is left to the next run's plan: its drive may have gone offline during this one.
+        if remember and os.path.lexists(cand.path):
             self.store.remove_source(cand.path, skipped_reason=reason, size=cand.size, mtime=cand.mtime)
         for copy in self._copies.of_todo.pop(cand.path, []):  # waited for it: the next run tries them themselves
             self.report.skipped.append((copy.path, f"holds the same bytes as {cand.path}, which could not be indexed "

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from ..catalog import Source
 from ..clips import clip_name, parse_time
 from ..errors import Busy, ClipError, MediaError
+from ..index import offline_message
 from ..playback import mime_type
 from ..renders import Job
 from .present import seconds
@@ -32,16 +33,23 @@ def _send(path: str | os.PathLike, mimetype: str, max_age: int | None = None) ->
         raise NotFound("The file is no longer on disk.") from None
 
 
+def _online(source: Source) -> str:
+    """The source's path; 404 with the reason when its file is offline (its drive was not mounted at the last run)."""
+    if source.offline:
+        raise NotFound(offline_message(source))
+    return source.path
+
+
 @bp.get("/media/<id:source_id>")
 def media(source_id: int) -> Response:
-    path = source_or_404(source_id).path
+    path = _online(source_or_404(source_id))
     return _send(path, mime_type(path))
 
 
 @bp.get("/image/<id:source_id>")
 def image(source_id: int) -> Response:
     """A photo as a browser can show it: the original, or a JPEG of it when browsers cannot (TIFF, HEIC, PPM...)."""
-    path = source_or_404(source_id, "image").path
+    path = _online(source_or_404(source_id, "image"))
     if mime_type(path) in WEB_IMAGE_TYPES:
         return _send(path, mime_type(path))
     try:
