@@ -125,3 +125,28 @@ def test_whisper_without_its_model_offline_is_one_clear_sentence(monkeypatch, tm
 def test_an_unknown_engine_is_one_sentence():
     with pytest.raises(ModelLoadError, match="Unknown speech engine 'sphinx'"):
         engine("sphinx")
+
+
+@pytest.fixture(scope="module")
+def random_whisper(tmp_path_factory) -> Path:
+    pytest.importorskip("faster_whisper", reason="faster-whisper comes with the speech extra")
+    pytest.importorskip("transformers", reason="transformers builds the random-weight Whisper model")
+    import random_whisper
+
+    return random_whisper.write(tmp_path_factory.mktemp("whisper"))
+
+
+@needs_espeak
+def test_whisper_from_a_folder_gives_said_segments_inside_the_audio(random_whisper, spoken_video):
+    """A random-weight model hears nothing true: what is checked is the adapter (times, layer, source, words)."""
+    path, said = spoken_video
+    eng = engine(f"whisper:{random_whisper}")
+    out = transcribe_video(path, eng)
+    length = said[-1][1] + 2
+    assert out.problems == [] and out.segments
+    assert out.segments == sorted(out.segments, key=lambda s: s.start)
+    for seg in out.segments:
+        assert 0 <= seg.start < seg.end <= length + 0.05 and seg.text
+        assert seg.layer == SAID and seg.source == f"whisper:{random_whisper}"
+        assert all(seg.start <= w.start <= w.end <= seg.end for w in seg.words)
+    assert any(seg.words for seg in out.segments)

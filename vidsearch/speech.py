@@ -185,9 +185,13 @@ class Whisper:
         for start, chunk in pcm(audio, CHUNK_SECONDS):
             segments, _ = self._model.transcribe(chunk.astype(np.float32) / 32768, vad_filter=True,
                                                  word_timestamps=True, condition_on_previous_text=False)
+            end = start + len(chunk) / SAMPLE_RATE
             for s in segments:
-                words = tuple(Word(w.word.strip(), start + w.start, start + w.end) for w in s.words or ())
-                out.append(Segment(start + s.start, start + s.end, s.text.strip(), SAID, self.name, words))
+                if start + s.start >= end:  # a time past the audio's end: a model's guess, not something heard
+                    continue
+                words = tuple(Word(w.word.strip(), start + float(w.start), start + float(w.end)) for w in s.words or ())
+                out.append(Segment(start + float(s.start), min(start + float(s.end), end), s.text.strip(), SAID,
+                                   self.name, words))  # repair keeps the words inside
         return repair(out)
 
 
