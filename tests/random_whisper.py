@@ -12,22 +12,25 @@ SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>",
             "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
 
 
-def write(folder: Path) -> Path:
-    """An English-only Whisper (a vocabulary this small makes it English-only to CTranslate2) in `folder`."""
+def write(folder: Path, layers: int = 1, width: int = 64, heads: int = 2, words: int = 100) -> Path:
+    """An English-only Whisper in `folder` (CTranslate2 takes a vocabulary under 51,865 tokens for English-only);
+    the defaults make it tiny, benchmarks/speech.py gives it the real sizes' dimensions (and 50,353 words, the .en
+    models' vocabulary)."""
     import ctranslate2
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     stamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]  # Whisper's timestamp tokens follow <|notimestamps|>
-    vocab = {t: i for i, t in enumerate(["[UNK]", *(f"w{i}" for i in range(100)), *SPECIALS, *stamps])}
+    vocab = {t: i for i, t in enumerate(["[UNK]", *(f"w{i}" for i in range(words)), *SPECIALS, *stamps])}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.add_special_tokens(SPECIALS + stamps)
     eot = vocab["<|endoftext|>"]
-    config = WhisperConfig(vocab_size=len(vocab), num_mel_bins=80, encoder_layers=1, decoder_layers=1, d_model=64,
-                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128,
-                           decoder_ffn_dim=128, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot,
+    config = WhisperConfig(vocab_size=len(vocab), num_mel_bins=80, encoder_layers=layers, decoder_layers=layers,
+                           d_model=width, encoder_attention_heads=heads, decoder_attention_heads=heads,
+                           encoder_ffn_dim=4 * width, decoder_ffn_dim=4 * width, pad_token_id=eot, bos_token_id=eot,
+                           eos_token_id=eot,
                            decoder_start_token_id=vocab["<|startoftranscript|>"], begin_suppress_tokens=[],
                            suppress_tokens=[])
     torch.manual_seed(0)

@@ -137,7 +137,9 @@ class Pocketsphinx:
                 out += self._feed(ep, ep.process(samples[i:i + step].tobytes()))
             tail = samples[whole:]
         if ep.in_speech:
-            out += self._feed(ep, ep.end_stream(tail.tobytes()), last=True)
+            final = np.zeros(step, np.int16)  # end_stream takes a frame or less, but not nothing: silence after
+            final[:len(tail)] = tail
+            out += self._feed(ep, ep.end_stream(final.tobytes()), last=True)
         return repair(out)
 
     def _feed(self, ep, speech: bytes | None, last: bool = False) -> list[Segment]:
@@ -162,10 +164,12 @@ class Pocketsphinx:
 
 class Whisper:
     """A Whisper model on CTranslate2 (faster-whisper), int8 on the CPU, with Silero VAD skipping silence and word
-    times on."""
+    times on; `options` are more keywords for faster-whisper's transcribe (language="en", beam_size=1...)."""
 
     def __init__(self, model: str = DEFAULT_WHISPER, device: str = "cpu", compute_type: str = "int8",
-                 threads: int = 0):
+                 threads: int = 0, options: dict | None = None):
+        self.options = {"vad_filter": True, "word_timestamps": True, "condition_on_previous_text": False,
+                        **(options or {})}
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -183,8 +187,7 @@ class Whisper:
     def transcribe(self, audio: Path | np.ndarray) -> list[Segment]:
         out = []
         for start, chunk in pcm(audio, CHUNK_SECONDS):
-            segments, _ = self._model.transcribe(chunk.astype(np.float32) / 32768, vad_filter=True,
-                                                 word_timestamps=True, condition_on_previous_text=False)
+            segments, _ = self._model.transcribe(chunk.astype(np.float32) / 32768, **self.options)
             end = start + len(chunk) / SAMPLE_RATE
             for s in segments:
                 if start + s.start >= end:  # a time past the audio's end: a model's guess, not something heard
