@@ -88,6 +88,11 @@ def test_samples_in_memory_are_heard_like_the_file(spoken_video, tmp_path):
     from_file = [s.text for s in eng.transcribe(path)]
     assert [s.text for s in eng.transcribe(samples)] == from_file
     assert [s.text for s in eng.transcribe(samples.astype(np.float32) / 32768)] == from_file
+    # Sound that stops in the middle of a phrase, on the edge of the endpointer's 30 ms frame: the phrase heard so
+    # far ends there.
+    cut = int((said[0][0] + 1.0) * 16000) // 480 * 480
+    heard = eng.transcribe(samples[:cut])
+    assert heard and heard[-1].end <= cut / 16000 + 0.01 and heard[-1].start >= said[0][0] - 0.5
 
 
 def test_silence_and_a_video_without_sound_give_no_segments(tmp_path):
