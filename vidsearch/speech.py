@@ -128,6 +128,7 @@ class Pocketsphinx:
 
     def transcribe(self, audio: Path | np.ndarray) -> list[Segment]:
         ep = self._endpointer(sample_rate=SAMPLE_RATE)
+        self._speech = []
         step = ep.frame_bytes // 2
         out, tail = [], np.zeros(0, np.int16)
         for _, chunk in pcm(audio, 30):
