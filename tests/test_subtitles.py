@@ -49,15 +49,16 @@ def test_an_embedded_mov_text_track_is_read_with_its_times_and_language(tmp_path
     assert {s.layer for s in out.segments} == {SUBTITLE}
 
 
-def test_several_tracks_of_a_matroska_file_are_each_their_own_source(tmp_path):
+@pytest.mark.parametrize("codecs", [("srt", "ass"), ("ass", "webvtt")])
+def test_several_tracks_of_a_matroska_file_are_each_their_own_source(tmp_path, codecs):
     a = write(tmp_path / "a.srt", SRT)
-    b = write(tmp_path / "b.srt", "1\n00:00:01,000 --> 00:00:02,000\nZweite Spur\n")
-    mkv = video(tmp_path / "two.mkv", str(a), str(b), extra=("-c:s", "ass"))
+    b = write(tmp_path / "b.srt", "1\n00:00:01,000 --> 00:00:02,000\n<b>Zweite</b> Spur\n")
+    mkv = video(tmp_path / "two.mkv", str(a), str(b), extra=("-c:s:0", codecs[0], "-c:s:1", codecs[1]))
     out = read_tracks(mkv)
     assert out.problems == []
-    assert [(s.start, s.text, s.source) for s in out.segments] == [
-        (0.5, "Hello world", "two.mkv subtitle track #1"), (1.0, "Zweite Spur", "two.mkv subtitle track #2"),
-        (2.0, "The second\nline", "two.mkv subtitle track #1")]
+    assert [(s.start, s.end, s.text, s.source) for s in out.segments] == [
+        (0.5, 1.5, "Hello world", "two.mkv subtitle track #1"), (1.0, 2.0, "Zweite Spur", "two.mkv subtitle track #2"),
+        (2.0, 3.25, "The second\nline", "two.mkv subtitle track #1")]
 
 
 def test_a_video_with_a_sidecar_gets_its_cues_and_one_without_subtitles_gets_none(tmp_path):
