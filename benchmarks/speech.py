@@ -13,7 +13,8 @@ video     CPU seconds (this process and ffmpeg) that `speech.transcribe_video` t
           video; the audio decoding alone the same way
 sizes     the same per-hour CPU cost for Whisper models of the real tiny/base/small dimensions with random weights
           (written offline with transformers), made to decode TOKENS_PER_WINDOW tokens per 30 s window, about what
-          speech at 150 words a minute takes: a stand-in for the real models' cost where they cannot be downloaded
+          speech at 150 words a minute takes, one window after the other: a stand-in for the real models' cost
+          where they cannot be downloaded
 subtitles CPU seconds to read a 2-hour SRT file of 2,400 cues
 """
 from __future__ import annotations
@@ -148,6 +149,7 @@ def bench_sizes(sizes: list[str], folder: Path, video: Path, seconds: float) -> 
         eot = 50354  # after [UNK] and the words: never chosen, so each window decodes TOKENS_PER_WINDOW tokens
         eng = speech.Whisper(str(path), options={
             "temperature": 0.0, "suppress_tokens": [eot], "max_new_tokens": TOKENS_PER_WINDOW,
+            "without_timestamps": True,  # random timestamps would make it skip ahead or step back at random
             "compression_ratio_threshold": None, "log_prob_threshold": None, "no_speech_threshold": None})
         cost = per_hour(lambda e=eng: speech.transcribe_video(video, e), seconds)
         print(f"{size:<28} {cost:>31.0f}")
