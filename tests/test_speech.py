@@ -13,7 +13,8 @@ from vidsearch.errors import ModelLoadError
 from vidsearch.speech import MAX_SEGMENT, SAID, Word, engine, lines, transcribe_video
 
 ESPEAK = shutil.which("espeak-ng")
-needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng (Debian package espeak-ng) makes the speech")
+NO_ESPEAK = "espeak-ng is not installed (apt-get install espeak-ng): there is no speech to hear"
+needs_espeak = pytest.mark.skipif(ESPEAK is None, reason=NO_ESPEAK)
 pytest.importorskip("pocketsphinx", reason="pocketsphinx comes with the speech extra: pip install '.[speech]'")
 
 # Phrases pocketsphinx hears right in espeak-ng's en-us voice at 120 words a minute (tried by hand: most phrases
@@ -48,7 +49,7 @@ def with_video(path: Path, audio: list[str]) -> Path:
 def spoken_video(tmp_path_factory) -> tuple[Path, list[tuple[float, float, str]]]:
     """A video whose sound says SPOKEN's phrases; returns (path, [(from, to, words)]) of when each was said."""
     if ESPEAK is None:
-        pytest.skip("espeak-ng (Debian package espeak-ng) is not installed: no speech to hear")
+        pytest.skip(NO_ESPEAK)
     parts, said, rate, t = [], [], 22050, 0.0
     for silence, phrase, words in SPOKEN:
         samples, rate = say(phrase)
