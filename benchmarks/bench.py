@@ -415,7 +415,8 @@ def part_models(work: Path, batch: int, models: list[tuple[str, str]]) -> None:
         if auto["tokenizer"]:
             notes.append(f"{name}: its tokenizer does not load here ({auto['tokenizer']}); text timed with "
                          f"open_clip's CLIP tokenizer at its context length (*)")
-        rows.append([Path(name).parent.name if name.startswith("local-dir:") else name, pretrained, "x".join(map(str, auto["input"])), auto["dim"], auto["image_backend"],
+        label = Path(name).parent.name if name.startswith("local-dir:") else name
+        rows.append([label, pretrained, "x".join(map(str, auto["input"])), auto["dim"], auto["image_backend"],
                      f"{auto['image_ms']:.1f}", f"{auto['image_cpu_ms']:.1f}",
                      f"{auto['image_cpu_ms'] / base['auto']:.2f}",
                      f"{torch_['image_ms']:.1f}", f"{torch_['image_cpu_ms']:.1f}",
