@@ -1,6 +1,7 @@
-"""The models the guide covers (benchmarks.common.GUIDE_MODELS, which docs/models.md must match) run through vidsearch: each one's image tower, with random weights, takes a frame
-through Embedder.encode_images exactly as the model's own open_clip preprocessing (input size, resize mode,
-interpolation, mean and std of its pretrained tag) would feed it.
+"""The models the guide covers (benchmarks.common.GUIDE_MODELS, which docs/models.md must match, section by section)
+run through vidsearch: each one's image tower, with random weights, takes a frame through Embedder.encode_images
+exactly as the model's own open_clip preprocessing (input size, resize mode, interpolation, mean and std of its
+pretrained tag) would feed it.
 
 To stay cheap and offline, the text tower of each test model is a stand-in (one narrow layer, open_clip's CLIP
 tokenizer): SigLIP2's Gemma tokenizer comes from the Hugging Face hub and needs `transformers`, neither of which is
@@ -60,7 +61,7 @@ def test_the_guide_has_a_section_per_model_in_order():
 def test_the_default_model_is_the_guides_first():
     from vidsearch.embed import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
-    assert (DEFAULT_MODEL, DEFAULT_PRETRAINED) == MODELS[0]
+    assert MODELS[0] == (DEFAULT_MODEL, DEFAULT_PRETRAINED)
 
 
 @pytest.mark.parametrize(("name", "pretrained"), MODELS, ids=[m[0] for m in MODELS])
