@@ -2,7 +2,7 @@
 
     sudo mount -t tmpfs -o size=8m tmpfs /mnt/small    # any small filesystem you may write to
     python -m benchmarks.diskfull /mnt/small [--trials 20]
-    python -m benchmarks.diskfull --quick               # 2 trials on an 8 MB tmpfs of its own (unshare)
+    python -m benchmarks.diskfull --quick               # 1 trial on an 8 MB tmpfs of its own (unshare)
 
 Indexes a small library A into a fresh index on that filesystem, fills the filesystem to leave a different amount
 of free space each trial (from nothing to 2.5 times what library B needs), then indexes library B into the
@@ -117,10 +117,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("fs", type=Path, nargs="?", help="a folder on a small filesystem (it is filled up)")
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--quick", action="store_true", help="2 trials; without FS, on a tmpfs of its own")
+    ap.add_argument("--quick", action="store_true", help="1 trial (a full disk); without FS, on a tmpfs of its own")
     opts = ap.parse_args()
     if opts.quick:
-        opts.trials = 2
+        opts.trials = 1
         if opts.fs is None:
             sys.exit(on_own_tmpfs())
     if opts.fs is None:

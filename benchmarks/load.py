@@ -352,7 +352,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="a tenth of everything")
     args = ap.parse_args()
     if args.quick:
-        args.threads, args.requests, args.storm, args.uploads, args.watch_videos = 2, 8, "5,2", 10, 2
+        args.threads, args.requests, args.storm, args.uploads, args.watch_videos = 2, 8, "5,2", 5, 2
     return args
 
 

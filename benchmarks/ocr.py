@@ -15,7 +15,7 @@ footage   per kind of footage (benchmarks.common's 60 s generated 720p clips: sl
 index     `vidsearch index` of the slides and the changing clip with the test model, with and without --ocr, in
           the same run: wall seconds and what --ocr adds (the tiny model keeps the embedding cost out of the way)
 
---quick: every part on 4 s of the lecture footage, one read of a 640x360 frame each way.
+--quick: every part on 2 s of the lecture footage, one read of a 640x360 slide each way.
 """
 from __future__ import annotations
 
@@ -45,11 +45,13 @@ def timed(read, rgb: np.ndarray) -> tuple[float, float, int]:
 
 def part_frame(work: Path, reader: Reader, repeats: int, quick: bool = False) -> None:
     slide = deck()[4][1]  # a slide with a title and four bullets, 1280x720
-    changing = samples(make_video(work / "changing_6s.mp4", 6), 720)[1][5]
+    pictures = [("slide", slide)]
+    if not quick:
+        pictures.append(("testsrc2", samples(make_video(work / "changing_60s.mp4", 60), 720)[1][5]))
     sizes = [(640, 360)] if quick else [(1280, 720), (854, 480), (640, 360)]
     rows = []
     for how, read in [("vidsearch", reader.read), ("RapidOCR default detection", default_reader())]:
-        for name, picture in [("slide", slide), ("testsrc2", changing)]:
+        for name, picture in pictures:
             for w, h in sizes:
                 rgb = cv2.resize(np.ascontiguousarray(picture), (w, h), interpolation=cv2.INTER_AREA)
                 read(rgb)  # warm up
@@ -133,7 +135,7 @@ def main() -> None:
     print(machine())
     reader = Reader()
     parts = args.parts.split(",")
-    clips = untuned_footage(work / "still", 4 if args.quick else 60)
+    clips = untuned_footage(work / "still", 2 if args.quick else 60)
     if not args.quick:
         clips = {**footage(work / "still"), **clips}
     if "frame" in parts:
