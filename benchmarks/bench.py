@@ -208,7 +208,9 @@ def part_still(work: Path, model: str, batch: int, kinds: list[str] | None, real
     with a webcam corner (`untuned_footage`) and any real videos given with --real."""
     from benchmarks.common import footage, untuned_footage
 
-    sources = {} if quick else {k: (v, "yes") for k, (v, _) in footage(work / "still").items()}
+    tuned = ("slides", "slides-dark", "screencast", "camera", "changing")  # what footage() renders
+    wanted = not quick and (not kinds or any(k in kinds for k in tuned))
+    sources = {k: (v, "yes") for k, (v, _) in footage(work / "still").items()} if wanted else {}
     sources.update({k: (v, "no") for k, (v, _) in untuned_footage(work / "still", 4 if quick else 60).items()})
     sources.update({f"{Path(f).name} (real)": (Path(f), "no") for f in real})
     rows = []
