@@ -12,7 +12,8 @@ model, and measures, each request sent with `Host: 127.0.0.1:PORT` and no Origin
 2. idle     text searches one at a time, each a new text (no cached text vector): p50/p95.
 3. storm    the same searches while other threads ask for 50 clips (/clip/ID?start=&end=, each span new, so each
             one is cut) and 20 proxies (/play/ID of an AVI); goal: search p95 within 3x of idle and under 1 s.
-4. watch    the same searches against a second server, `serve FOLDER --watch`, while it indexes FOLDER's videos.
+4. watch    the same searches against a second server, `serve FOLDER --watch`, while it indexes FOLDER's 40
+            videos of 30 s.
 5. uploads  500 image searches with hostile uploads (a 300 x 200,000 PNG, its transpose, a PNG header claiming
             60,000 x 60,000 with no pixels, a cut-off PNG, random bytes), then the server's RSS against before
             them; goal: growth under 100 MB, and every upload answered 4xx or 200, never 5xx.
@@ -268,8 +269,8 @@ def during_watch(work: Path, auth: str | None, videos: int) -> tuple[list[float]
     (searches, sources indexed when the searches stopped, seconds)."""
     folder = work / "watched"
     for i in range(videos):
-        segments_video(folder / f"w{i:02d}.mp4", [(5, SHAPES[i % 3], COLOURS[i % 6]), (5, SHAPES[(i + 1) % 3],
-                                                                                     COLOURS[(i + i // 6) % 6])])
+        segments_video(folder / f"w{i:02d}.mp4", [(15, SHAPES[i % 3], COLOURS[i % 6]),
+                                                  (15, SHAPES[(i + 1) % 3], COLOURS[(i + i // 6) % 6])])
     proc, port = start_server(work / "index-watch", folder, auth, watch=True)
     HEADERS["Host"] = f"127.0.0.1:{port}"
     try:
@@ -352,7 +353,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--requests", type=int, default=100, help="per thread, in the burst")
     ap.add_argument("--storm", default="50,20", help="clip and proxy requests of the storm")
     ap.add_argument("--uploads", type=int, default=500)
-    ap.add_argument("--watch-videos", type=int, default=12, help="videos of 10 s a `serve --watch` indexes")
+    ap.add_argument("--watch-videos", type=int, default=40, help="videos of 30 s a `serve --watch` indexes")
     ap.add_argument("--auth", default=None, help="run the server with this token")
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and index (default: a temp)")
     ap.add_argument("--quick", action="store_true", help="a tenth of everything")
