@@ -2,7 +2,7 @@
 
     python -m benchmarks.copies [--media DIR] [--seconds 20] [--work DIR] [--quick]
 
-Makes videos (coloured shapes as tests/media.py draws them, and FFmpeg's test patterns), or takes the videos in
+Makes videos (coloured shapes as benchmarks.common draws them, and FFmpeg's test patterns), or takes the videos in
 `--media DIR` (their first `--seconds`), re-encodes each with the bundled ffmpeg to MPEG-2 in .mpg, MPEG-4 part 2 in
 .avi and H.264 at half the size and a low rate in .mp4, indexes all of them with the tiny test model and with
 ViT-B-32 with random weights, and prints for each model the cosine between the stored vectors of

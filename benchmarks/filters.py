@@ -11,7 +11,7 @@ way: one folder, the photos, ten days, the longest videos; then one video (1,000
 built from the 1 % left out). Filters keeping at most vectors.BRUTE_LIMIT frames are searched by brute force.
 
 A query is `Index.search(text, k=10, per_video=0, min_score=-1)` with the filter: encoding the text (ViT-B-32
-with random weights, as bench.py's search part), the filtered FAISS search, moments and the catalog lookup.
+with random weights, as `bench search`), the filtered FAISS search, moments and the catalog lookup.
 "first" is the first query with a filter: it reads the filter's frames from the catalog (cached until the catalog
 changes). "CPU" is the process's CPU time a query (all its threads): what a query costs whatever else the machine
 runs, where wall-clock times also count the waits for a core. recall@10 compares the top 10 of the 100 nearest
