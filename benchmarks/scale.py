@@ -8,9 +8,9 @@ catalog (1,000 frames a source, through Catalog.write and add_source). Each kind
 queried in fresh processes, so RSS figures are that kind's alone. A query is what search.py asks the store for a
 page of 10 moments: the 100 nearest frames (VectorCache.search, with the compressed kind's re-ranking from the
 catalog; no text encoding), and recall@10 is the overlap of their top 10 with the exact top 10, for held-out frames
-of the same library ("more like this") and for vectors off the library's clusters (`bench search`'s held-out queries; text
-queries sit apart from image embeddings too). --quick: 5,000 frames, exact and IVF (IVF-PQ's
-training alone takes most of a minute), 20 queries.
+of the same library ("more like this") and for vectors off the library's clusters (`bench search`'s held-out
+queries; text queries sit apart from image embeddings too). --quick: 5,000 frames, exact and IVF (IVF-PQ's training
+alone takes most of a minute), 20 queries.
 """
 from __future__ import annotations
 
