@@ -34,6 +34,7 @@ BENCHMARKS = {
     "quality": (["--generate"], True, ["text->moment tIoU>=0.3", "text->video"]),
     "scale": ([], True, ["| frames | kind | build |"]),
     "serve_while_indexing": ([], False, ["search p50 / p95: idle", "first request after the run"]),
+    "speech": ([], False, ["WER", "random-weight size", "subtitles:"]),
     "stall": ([], False, ["failures: 0"]),
 }
 # What a benchmark prints instead of its tables where what it needs is missing here.
