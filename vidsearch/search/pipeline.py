@@ -61,9 +61,9 @@ class _Fetched:
     exhausted: bool  # fewer frames came back than asked for: there are no more
 
     def settled(self, k: int, per_video: int, join: float, min_score: float) -> bool:
-        """Whether more frames cannot change the first k results: each of their video moments ends at frames that
-        rank above everything not fetched by more than `join` (so no frame not fetched would have joined it), and
-        k results pass the per-video cap, or no frame not fetched could pass min_score."""
+        """Whether more frames cannot change the first k results. A frame not fetched ranks at most `lowest`: it
+        would join none of their video moments when each one's best less `join` lies above that, and it cannot
+        fill a page that merging and the per-video cap left short when `lowest` is under min_score."""
         edges = all(key - join > self.lowest for key, h in self.ranked[:k] if h.kind == "video")
         short = len(spread(self.good, k, per_video, self.video_of)) < k and self.lowest >= min_score
         return edges and not short
