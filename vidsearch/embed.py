@@ -226,21 +226,16 @@ def _onnx_session(e: Embedder, part: str):
     """
     try:
         import onnxruntime as ort
-        import open_clip
         import torch
     except ImportError:
         return None
-    name = e.model_name
-    weights = ""
-    if name.startswith(LOCAL_DIR):
-        files = sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in Path(name[len(LOCAL_DIR):]).glob(pat))
-        weights = ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    size = e.preprocessor.size
-    key = "|".join([part, name, e.pretrained, weights, str(size), open_clip.__version__, torch.__version__])
-    path = onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
+    from . import textcache
+
+    path = _onnx_path(e, part)
     if part == "image":
         module = e.model.visual
-        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, *size), np.float32))]
+        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, *e.preprocessor.size),
+                                                                            np.float32))]
         axes = {0: "n"}
     else:
         module = _text_tower(e.model)
@@ -264,12 +259,26 @@ def _onnx_session(e: Embedder, part: str):
                 got = _normalise(torch.from_numpy(session.run(None, {"input": probe.numpy()})[0]))
                 if np.abs(got - want).max() > 1e-4:
                     return None
+            if part == "text":
+                textcache.describe(e, path)  # a later text query can then skip loading PyTorch
             return session
         except Exception:  # an architecture the exporter cannot handle, a read-only cache: PyTorch does the work
             if attempt == 0 and path.is_file():
                 path.unlink(missing_ok=True)
                 continue
             return None
+
+
+def _onnx_path(e: Embedder, part: str) -> Path:
+    """Where e's exported tower is cached: per model, weights, input size and library versions."""
+    import open_clip
+    import torch
+
+    from .textcache import weights_identity
+
+    key = "|".join([part, e.model_name, e.pretrained, weights_identity(e.model_name), str(e.preprocessor.size),
+                    open_clip.__version__, torch.__version__])
+    return onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
 
 
 def _export(module, example, axes: dict, path: Path) -> None:
