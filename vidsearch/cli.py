@@ -109,6 +109,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         rate = p.frames / p.seconds if p.seconds else 0.0
         bar.set_postfix_str(f"{p.frames} frames ({p.embedded} embedded), {rate:.1f} frames/s", refresh=False)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
+        _say_note(bar, p)
 
     try:
         try:
@@ -135,6 +136,12 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         click.echo(f"Read the text of {report.text_read} sources indexed before.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
+
+
+def _say_note(bar, p) -> None:
+    """A run's note (the model's one-time preparation for this CPU), above the progress bar."""
+    if p.note:
+        bar.write(p.note, file=sys.stderr)
 
 
 @main.command("search")

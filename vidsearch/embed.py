@@ -12,6 +12,7 @@ import socket
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -167,6 +168,22 @@ class Embedder:
                     self.model.visual = None  # the session holds its own copy of these weights (350 MB, ViT-B-32)
             return self._sessions[part]
 
+    def ready(self, notify: Callable[[str], None] | None = None) -> None:
+        """Build the image tower's ONNX Runtime session now, not in the first batch, and export the text tower for
+        text queries in later processes (vidsearch.textcache), telling `notify` first when that means exporting
+        (once per model and library versions). Indexing and a starting server call it."""
+        if not self._use_onnx:
+            return
+        from . import textcache
+
+        text = textcache.describable(self.tokenizer, self.model)
+        missing = [p for p in ("image", "text") if (p == "image" or text) and not _onnx_path(self, p).is_file()]
+        if missing and notify is not None:
+            notify(f"Preparing {_shown(self.model_name)} for this CPU, once: about {_export_seconds(self)} s")
+        self._session("image")
+        if text and ("text" in missing or not textcache.description_path(self.model_name, self.pretrained).is_file()):
+            _onnx_session(self, "text")  # checks, describes; the session is not kept (indexing needs no text)
+
     @property
     def decode_side(self) -> int:
         """The shortest side to decode pictures at for this model (see preprocess.DECODE_FACTOR)."""
@@ -267,6 +284,16 @@ def _onnx_session(e: Embedder, part: str):
                 path.unlink(missing_ok=True)
                 continue
             return None
+
+
+def _shown(model_name: str) -> str:
+    return Path(model_name[len(LOCAL_DIR):]).name if model_name.startswith(LOCAL_DIR) else model_name
+
+
+def _export_seconds(e: Embedder) -> int:
+    """Rough: exporting both towers of ViT-B-32 (151M parameters) took 30-60 s on the 2-core benchmark machine."""
+    params = sum(p.numel() for p in e.model.parameters())
+    return max(5, int(round(params / 5e6, -1)))
 
 
 def _onnx_path(e: Embedder, part: str) -> Path:

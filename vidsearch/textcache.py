@@ -58,7 +58,7 @@ def _identity(model_name: str, pretrained: str) -> dict:
 
 def description_path(model_name: str, pretrained: str) -> Path:
     key = json.dumps(_identity(model_name, pretrained), sort_keys=True)
-    return onnx_cache_dir() / f"text-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    return onnx_cache_dir() / f"textquery-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
 def clean(text: str) -> str:
