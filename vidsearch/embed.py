@@ -291,7 +291,8 @@ def _shown(model_name: str) -> str:
 
 
 def _export_seconds(e: Embedder) -> int:
-    """Rough: exporting both towers of ViT-B-32 (151M parameters) took 30-60 s on the 2-core benchmark machine."""
+    """Rough, 1 s per 5M parameters: both towers of ViT-B-32 (151M) took 65 s on the 2-core development machine
+    while it was busy (load 6), so this errs low there."""
     params = sum(p.numel() for p in e.model.parameters())
     return max(5, int(round(params / 5e6, -1)))
 
