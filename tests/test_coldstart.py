@@ -180,3 +180,24 @@ def test_warming_loads_the_model_once_and_searches_wait_for_it(indexed, monkeypa
             t.join()
         assert len(loads) == 1 and fresh._text_encoder is None  # nothing loaded twice, no light path meanwhile
         assert all([[h.frame_id, round(h.score, 5)] for h in r] == want for r in results)
+
+
+def test_a_model_that_cannot_load_makes_web_searches_a_503(tiny_model, cache, tmp_path):
+    import shutil
+
+    from vidsearch.web import create_app
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model.removeprefix("local-dir:"), model)
+    library = tmp_path / "library"
+    library.mkdir()
+    Image.fromarray(draw("circle", "red")).save(library / "red.png")
+    with vidsearch.Index(tmp_path / "index", model=f"local-dir:{model}") as idx:
+        idx.add([library])
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    with vidsearch.Index(tmp_path / "index") as idx:
+        client = create_app(idx).test_client()  # answers at once; the model loads (and fails) in the background
+        res = client.get("/api/search", query_string={"q": "a red circle"})
+        assert res.status_code == 503 and "no weights file" in res.get_json()["error"]
+        assert client.get("/api/search", query_string={"like": 1}).status_code == 200  # needs no model
