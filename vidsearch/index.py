@@ -139,21 +139,18 @@ class Index:
         """Load the model and the vectors in a background thread (a server calls this as it starts), so that the
         first search costs what the others do; a search arriving meanwhile waits for this load."""
         self._warming = True
-        return self._load_in_background(model=True)
 
-    def _load_in_background(self, model: bool) -> threading.Thread:
         def load() -> None:
             try:
-                if model:
-                    self.embedder.ready()
-                    self.embedder.encode_text([""])  # builds the text tower's session
+                self.embedder.ready()
+                self.embedder.encode_text([""])  # builds the text tower's session
                 if self._store is not None:  # the vectors' own lock makes a search wait for this
                     self._store.vectors.synced()
                     self._store.vectors.sample()
             except Exception:  # the search that needs it raises the same error, with its reason
                 pass
 
-        thread = threading.Thread(target=load, name="vidsearch-load", daemon=True)
+        thread = threading.Thread(target=load, name="vidsearch-warm", daemon=True)
         thread.start()
         return thread
 
@@ -165,7 +162,6 @@ class Index:
         if q.image is None and self._embedder is None and not self._warming and self.device in ("auto", "cpu"):
             with self._load_lock:
                 if self._text_encoder is None:
-                    self._load_in_background(model=False)  # the FAISS file and the sample load on the other core
                     self._text_encoder = TextEncoder.load(self.model, self.pretrained)
             if self._text_encoder is not None:
                 return self._text_encoder
