@@ -144,6 +144,12 @@ def test_falls_back_to_the_model_when_the_cache_cannot_be_trusted(indexed):
     assert got["torch"] and got["hits"] == want
     assert not fresh_search(idx.path)["torch"]
 
+    tokenizer = description.with_name(meta["tokenizer"])
+    tokenizer.write_text(tokenizer.read_text()[:1000])
+    got = fresh_search(idx.path)
+    assert got["torch"] and got["hits"] == want
+    assert not fresh_search(idx.path)["torch"]
+
     for path in onnx_cache_dir().iterdir():  # an empty cache: the model, which fills it
         path.unlink()
     got = fresh_search(idx.path)

@@ -103,13 +103,16 @@ def describe(e, onnx_path: Path) -> None:
     tokenizer_path = onnx_path.with_suffix(".tokenizer.json")
     try:
         data = _weights_apart(onnx_path)
-        meta = {**_identity(e.model_name, e.pretrained), "onnx": onnx_path.name, "sizes": _sizes(onnx_path, data),
-                "tokenizer": tokenizer_path.name, "context_length": int(e.tokenizer.context_length),
-                "dim": int(e.dim), "sot": int(e.tokenizer.sot_token_id), "eot": int(e.tokenizer.eot_token_id)}
-        if not tokenizer_path.is_file():
-            _atomic(tokenizer_path, build_tokenizer(e.tokenizer).to_str())
-        if not path.is_file() or json.loads(path.read_text()) != meta:
-            _atomic(path, json.dumps(meta, indent=1))
+
+        def description() -> dict:
+            return {**_identity(e.model_name, e.pretrained), "onnx": onnx_path.name,
+                    "sizes": _sizes(onnx_path, data, tokenizer_path), "tokenizer": tokenizer_path.name,
+                    "context_length": int(e.tokenizer.context_length), "dim": int(e.dim),
+                    "sot": int(e.tokenizer.sot_token_id), "eot": int(e.tokenizer.eot_token_id)}
+
+        if not path.is_file() or not tokenizer_path.is_file() or json.loads(path.read_text()) != description():
+            _atomic(tokenizer_path, build_tokenizer(e.tokenizer).to_str())  # again: it may be what changed
+            _atomic(path, json.dumps(description(), indent=1))
     except Exception:  # e.g. a read-only or full cache: only the full path next time, never a failed query
         pass
 
