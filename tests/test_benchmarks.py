@@ -23,6 +23,7 @@ BENCHMARKS = {
               ["Indexing 0.05 min", "Change-aware embedding", "8 JPEGs", "Text search latency", "local Ray",
                "Image tower per frame"]),
     "change": ([], True, ["Decoding: sampling", "Change gate (default thresholds)"]),
+    "coldstart": ([], True, ["cli text search, cold", "in-process text search p50", "serve: first search once loaded"]),
     "copies": ([], True, ["cosine of stored frame vectors", "at each threshold", "search, k = 10"]),
     "cuda": ([], True, []),  # on a machine without a GPU it says so, and exits 0
     "diskfull": ([], False, []),  # where no small filesystem can be mounted it says so, and exits 0

@@ -117,6 +117,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
         rate = p.frames / p.seconds if p.seconds else 0.0
         bar.set_postfix_str(f"{p.frames} frames ({p.embedded} embedded), {rate:.1f} frames/s", refresh=False)
         bar.update(p.files_done - bar.n)  # update(), not assignment, so tqdm's own files/s rate is right
+        _say_note(bar, p)
 
     try:
         try:
@@ -166,6 +167,12 @@ def _echo_changes(report, prune: bool) -> None:
         click.echo(f"{len(kept)} sources under {top} are offline; kept (vidsearch index --prune {top} removes them)")
     if report.back:
         click.echo(f"{len(report.back)} offline sources are back (not embedded again)")
+
+
+def _say_note(bar, p) -> None:
+    """A run's note (the model's one-time preparation for this CPU), above the progress bar."""
+    if p.note:
+        bar.write(p.note, file=sys.stderr)
 
 
 @main.command("search")

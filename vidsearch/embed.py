@@ -12,6 +12,7 @@ import socket
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -194,6 +195,22 @@ class Embedder:
                     self.model.visual = None  # the session holds its own copy of these weights (350 MB, ViT-B-32)
             return self._sessions[part]
 
+    def ready(self, notify: Callable[[str], None] | None = None) -> None:
+        """Build the image tower's ONNX Runtime session now, not in the first batch, and export the text tower for
+        text queries in later processes (vidsearch.textcache), telling `notify` first when that means exporting
+        (once per model and library versions). Indexing and a starting server call it."""
+        if not self._use_onnx:
+            return
+        from . import textcache
+
+        text = textcache.describable(self.tokenizer, self.model)
+        missing = [p for p in ("image", "text") if (p == "image" or text) and not _onnx_path(self, p).is_file()]
+        if missing and notify is not None:
+            notify(f"Preparing {_shown(self.model_name)} for this CPU, once: about {_export_seconds(self)} s")
+        self._session("image")
+        if text and ("text" in missing or not textcache.description_path(self.model_name, self.pretrained).is_file()):
+            _onnx_session(self, "text")  # checks, describes; the session is not kept (indexing needs no text)
+
     @property
     def decode_side(self) -> int:
         """The shortest side to decode pictures at for this model (see preprocess.DECODE_FACTOR)."""
@@ -253,21 +270,16 @@ def _onnx_session(e: Embedder, part: str):
     """
     try:
         import onnxruntime as ort
-        import open_clip
         import torch
     except ImportError:
         return None
-    name = e.model_name
-    weights = ""
-    if name.startswith(LOCAL_DIR):
-        files = sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in Path(name[len(LOCAL_DIR):]).glob(pat))
-        weights = ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    size = e.preprocessor.size
-    key = "|".join([part, name, e.pretrained, weights, str(size), open_clip.__version__, torch.__version__])
-    path = onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
+    from . import textcache
+
+    path = _onnx_path(e, part)
     if part == "image":
         module = e.model.visual
-        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, *size), np.float32))]
+        probes = [torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, *e.preprocessor.size),
+                                                                            np.float32))]
         axes = {0: "n"}
     else:
         module = _text_tower(e.model)
@@ -291,12 +303,37 @@ def _onnx_session(e: Embedder, part: str):
                 got = _normalise(torch.from_numpy(session.run(None, {"input": probe.numpy()})[0]))
                 if np.abs(got - want).max() > 1e-4:
                     return None
+            if part == "text":
+                textcache.describe(e, path)  # a later text query can then skip loading PyTorch
             return session
         except Exception:  # an architecture the exporter cannot handle, a read-only cache: PyTorch does the work
             if attempt == 0 and path.is_file():
                 path.unlink(missing_ok=True)
                 continue
             return None
+
+
+def _shown(model_name: str) -> str:
+    return Path(model_name[len(LOCAL_DIR):]).name if model_name.startswith(LOCAL_DIR) else model_name
+
+
+def _export_seconds(e: Embedder) -> int:
+    """Rough, 1 s per 5M parameters: both towers of ViT-B-32 (151M) took 65 s on the 2-core development machine
+    while it was busy (load 6), so this errs low there."""
+    params = sum(p.numel() for p in e.model.parameters())
+    return max(5, int(round(params / 5e6, -1)))
+
+
+def _onnx_path(e: Embedder, part: str) -> Path:
+    """Where e's exported tower is cached: per model, weights, input size and library versions."""
+    import open_clip
+    import torch
+
+    from .textcache import weights_identity
+
+    key = "|".join([part, e.model_name, e.pretrained, weights_identity(e.model_name), str(e.preprocessor.size),
+                    open_clip.__version__, torch.__version__])
+    return onnx_cache_dir() / f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
 
 
 def _export(module, example, axes: dict, path: Path) -> None:

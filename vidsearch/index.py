@@ -20,6 +20,7 @@ from .preprocess import LEGACY, MODEL, MODES
 from .renders import DEFAULT_BYTES, Cache, Job, Jobs
 from .search import Hit, ImageQuery, Query, Scorer, image_rgb, media_folders, search, video_scores
 from .store import Store
+from .textcache import TextEncoder
 
 DEFAULT_INTERVAL = 1.0
 _JOBS = threading.Lock()  # one queue of renders per Index, whichever thread asks first
@@ -98,6 +99,9 @@ class Index:
         self.cache_bytes = cache_bytes
         self._jobs: Jobs | None = None
         self._embedder: Embedder | None = None
+        self._load_lock = threading.Lock()  # concurrent first uses load the model once
+        self._text_encoder: TextEncoder | None = None
+        self._warming = False
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
             raise ValueError("The interval must be a positive number of seconds.")
@@ -136,9 +140,43 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         """The CLIP model, loaded on first use (raises ModelLoadError with a one-sentence reason)."""
-        if self._embedder is None:
-            self._embedder = Embedder(self.model, self.pretrained or None, self.device, preprocess=self.preprocess)
-        return self._embedder
+        with self._load_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self.model, self.pretrained or None, self.device,
+                                          preprocess=self.preprocess)
+            return self._embedder
+
+    def warm(self) -> threading.Thread:
+        """Load the model and the vectors in a background thread (a server calls this as it starts), so that the
+        first search costs what the others do; a search arriving meanwhile waits for this load."""
+        self._warming = True
+
+        def load() -> None:
+            try:
+                self.embedder.ready()
+                self.embedder.encode_text([""])  # builds the text tower's session
+                if self._store is not None:  # the vectors' own lock makes a search wait for this
+                    self._store.vectors.synced()
+                    self._store.vectors.sample()
+            except Exception:  # the search that needs it raises the same error, with its reason
+                pass
+
+        thread = threading.Thread(target=load, name="vidsearch-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def _encoder(self, q: Query) -> Embedder | TextEncoder | None:
+        """What turns q into vectors: for text alone, before the model is loaded, the cached text tower where the
+        cache holds it (vidsearch.textcache: no PyTorch to import, same vectors), else the model."""
+        if not q.needs_model:
+            return None
+        if q.image is None and self._embedder is None and not self._warming and self.device in ("auto", "cpu"):
+            with self._load_lock:
+                if self._text_encoder is None:
+                    self._text_encoder = TextEncoder.load(self.model, self.pretrained)
+            if self._text_encoder is not None:
+                return self._text_encoder
+        return self.embedder
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
@@ -270,7 +308,7 @@ class Index:
                             min_score=self._min_score(q))
 
     def _scorer(self, q: Query) -> Scorer:
-        return Scorer.for_query(self._opened, self.embedder if q.needs_model else None, q)
+        return Scorer.for_query(self._opened, self._encoder(q), q)
 
     def _min_score(self, q: Query) -> float:
         return self.min_score if q.min_score is None else q.min_score

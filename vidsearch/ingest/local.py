@@ -89,6 +89,7 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             r.reads_text = ocr
             if r.todo:
                 embedder = get_embedder()
+                embedder.ready(lambda note: r.tick(note=note))  # a one-time export is said, not silent
                 decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64),
                                      reuse=reuse, readers=readers)
                 try:

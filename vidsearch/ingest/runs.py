@@ -50,6 +50,7 @@ class Progress:
     path: str = ""
     embedded: int = 0  # of which the model saw; the others were unchanged and reuse their source's last vector
     copies: int = 0  # files found to be byte copies of indexed ones (not counted in files_total: nothing to read)
+    note: str = ""  # what the run does meanwhile, said once (the model's one-time preparation for this CPU)
 
 
 @dataclass
@@ -300,11 +301,11 @@ class Run:
 
     # -- upkeep --------------------------------------------------------------------------------------------------
 
-    def tick(self, path: str = "") -> None:
+    def tick(self, path: str = "", note: str = "") -> None:
         if self._progress:
             self._progress(Progress(self.files_done, len(self.todo), self.frames_seen,
                                     time.monotonic() - self._started, path, self.frames_embedded,
-                                    len(self.report.copies)))
+                                    len(self.report.copies), note))
 
     def tick_text(self, done: int, total: int, path: str) -> None:
         """Progress while the text of sources indexed before is read: they count as files after the run's own."""

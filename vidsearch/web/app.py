@@ -40,8 +40,9 @@ class IdConverter(BaseConverter):
 def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MAX_UPLOAD,
                max_pixels: int | None = None, auth: str | None = None, watcher: Watcher | None = None,
                hosts: Iterable[str] = ()) -> Flask:
-    """The web app over an existing index. Loads the model now (seconds), so that the first search is fast and a
-    model that cannot be loaded fails here rather than on a request (raises StoreError, ModelLoadError).
+    """The web app over an existing index (raises StoreError if there is none). Starts loading the model and the
+    vectors in the background (Index.warm), so that the app answers at once and its first search is as fast as the
+    rest; a model that cannot be loaded makes the searches that need it a 503 with the reason.
     With `auth`, every route but static files needs `Authorization: Bearer AUTH` or the cookie that visiting any
     page once with `?token=AUTH` sets. A `watcher` (serve --watch) keeping `index` current is shown on the pages and
     at /api/status; the caller starts and stops it.
@@ -52,7 +53,7 @@ def create_app(index: Index | str | os.PathLike, *, max_upload: int = DEFAULT_MA
         raise ValueError("auth must be a non-empty token")
     idx = index if isinstance(index, Index) else Index(index)
     idx.counts()  # raises StoreError if there is no index, before a model is loaded for nothing
-    idx.embedder.encode_text([""])  # loads the model and its text tower's runtime (exported once per model)
+    idx.warm()
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_upload + FORM_OVERHEAD

@@ -3,10 +3,10 @@ elsewhere; a QueryError is a 400."""
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ..errors import QueryError
+from ..errors import ModelLoadError, QueryError
 from ..format import fmt_bytes
 
 
@@ -33,3 +33,7 @@ def init_app(app: Flask, max_upload: int) -> None:
     @app.errorhandler(QueryError)
     def query_error(e: QueryError) -> Response | HTTPException:
         return http_error(BadRequest(str(e)))
+
+    @app.errorhandler(ModelLoadError)  # the model loads after the app starts (Index.warm)
+    def model_error(e: ModelLoadError) -> Response | HTTPException:
+        return http_error(ServiceUnavailable(str(e)))

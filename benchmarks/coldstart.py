@@ -1,0 +1,216 @@
+"""Cold start: what a new process pays before its first answer, against the same search in a warm process.
+
+    python -m benchmarks.coldstart [--quick] [--sizes 10000,1000000] [--runs 3] [--work DIR]
+
+Every figure is taken in a fresh process (the OS file cache stays warm: a first run after a reboot pays the disk
+too). The model is ViT-B-32 with random weights (benchmarks.common.random_model: the real compute and file
+sizes); the index is benchmarks.common's synthetic 512-d library written straight into a catalog whose model is that
+one, with its FAISS file saved as `vidsearch index` leaves it. Printed per size:
+
+- cli: `python -m vidsearch.cli search TEXT` wall time, with the cached text tower (vidsearch.textcache), and the
+  same search in a fresh process that loads the model first (the path before, and still that of image queries);
+- serve: `vidsearch serve` start to its first answer (the home page), the first search issued right then (it waits
+  for the background load, Index.warm) and, in a second server, the first search issued once the load is done,
+  then the p50 of the next searches;
+- in-process: the p50 of text searches in one warm process, for comparison;
+- faiss: opening the FAISS file with vectors.py's flags against a memory-mapped read-only open
+  (IO_FLAG_MMAP | IO_FLAG_READ_ONLY), and the first two searches on each.
+
+--quick: 10,000 frames and one run each. The first run writes the model, exports it (once: the cache goes with
+--work) and builds the libraries: minutes at 1M frames (2 GB of vectors in the catalog, 2 GB of FAISS file).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.common import ROOT, fill_catalog, random_model
+
+TEXTS = [f"a photo of {w} at dusk" for w in ("a dog", "a red car", "two people", "a beach", "snow", "a city",
+                                              "a cat", "a boat", "a birthday cake", "fireworks", "a forest",
+                                              "a kitchen", "a bicycle", "a horse", "a bridge", "the sea")]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+
+
+def prepare(work: Path, sizes: list[int]) -> str:
+    """The random ViT-B-32, exported once (as the first `vidsearch index` does), and a library per size."""
+    folder = work / "vit-b-32"
+    if not (folder / "open_clip_model.safetensors").is_file():
+        random_model(folder, "ViT-B-32", "laion2b_s34b_b79k")
+    model = f"local-dir:{folder}"
+    subprocess.run([sys.executable, "-c", "import sys; from vidsearch.embed import Embedder; "
+                    "Embedder(sys.argv[1]).ready(print)", model], env=ENV, check=True)
+    for n in sizes:
+        library(work / f"lib{n}", n, model)
+    return model
+
+
+def library(root: Path, n: int, model: str) -> None:
+    from vidsearch.catalog import Catalog
+    from vidsearch.store import Store
+
+    t = time.perf_counter()
+    fill_catalog(root, n, model)
+    catalog = Catalog(root)
+    catalog.set_meta("min_score", -1.0)  # random weights: every search shows its results
+    catalog.close()
+    store = Store(root)
+    if not store.vectors.path.is_file():
+        store.save_vectors()
+        print(f"  built the {n}-frame library in {time.perf_counter() - t:.0f} s", flush=True)
+    store.close()
+
+
+def wall(args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(args, env=ENV, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+FULL = """
+import sys
+import vidsearch
+with vidsearch.Index(sys.argv[1]) as idx:
+    idx.embedder  # the model first: the path before textcache
+    idx.search(sys.argv[2])
+"""
+
+WARM = """
+import statistics, sys, time
+import vidsearch
+with vidsearch.Index(sys.argv[1]) as idx:
+    idx.warm().join()
+    idx.search("warming up")
+    times = []
+    for text in sys.argv[2:]:
+        t = time.perf_counter()
+        idx.search(text)
+        times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+
+def cli(root: Path, runs: int) -> dict:
+    light = [wall([sys.executable, "-m", "vidsearch.cli", "search", TEXTS[i % len(TEXTS)], "--index", str(root)])
+             for i in range(runs)]
+    full = [wall([sys.executable, "-c", FULL, str(root), TEXTS[i % len(TEXTS)]]) for i in range(runs)]
+    warm = subprocess.run([sys.executable, "-c", WARM, str(root), *TEXTS], env=ENV, check=True,
+                          capture_output=True, text=True).stdout
+    return {"cli_s": statistics.median(light), "model_first_s": statistics.median(full),
+            "in_process_p50_ms": 1000 * float(warm.split()[-1])}
+
+
+def get(url: str) -> float:
+    t = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=600) as r:
+        r.read()
+    return time.perf_counter() - t
+
+
+def serve(root: Path, wait_for_load: bool) -> dict:
+    """One server: start → first answer, then the first search (at once, or after its load) and the p50 after."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--index", str(root), "--port", "0"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            found = re.search(r"http://\S+:(\d+)/", line)
+            if found:
+                break
+        base = f"http://127.0.0.1:{found.group(1)}"
+        get(base + "/")
+        out = {"start_to_answer_s": time.perf_counter() - t}
+        if wait_for_load:
+            time.sleep(wait_for_load)
+        search = base + "/api/search?q="
+        out["first_search_s"] = get(search + urllib.request.quote(TEXTS[0]))
+        out["start_to_first_result_s"] = time.perf_counter() - t
+        out["p50_ms"] = 1000 * statistics.median(get(search + urllib.request.quote(x)) for x in TEXTS[1:])
+        return out
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+FAISS_OPEN = """
+import sys, time
+import numpy as np
+import faiss
+flags = int(sys.argv[2])
+t = time.perf_counter()
+index = faiss.read_index(sys.argv[1], flags)
+opened = time.perf_counter() - t
+if isinstance(index, faiss.IndexIVF):
+    index.nprobe = max(16, index.nlist // 16)  # vectors.nprobe_for
+q = np.random.default_rng(0).standard_normal((1, index.d)).astype(np.float32)
+times = []
+for query in (q, q + 0.1):
+    t = time.perf_counter()
+    index.search(query, 100)
+    times.append(time.perf_counter() - t)
+print(opened, *times)
+"""
+
+
+def faiss_open(root: Path) -> dict:
+    import faiss
+
+    from vidsearch.vectors import VECTORS
+
+    out = {}
+    for name, flags in (("read", faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE),
+                        ("mmap", faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE | faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)):
+        try:
+            text = subprocess.run([sys.executable, "-c", FAISS_OPEN, str(root / VECTORS), str(flags)], env=ENV,
+                                  check=True, capture_output=True, text=True).stdout
+        except subprocess.CalledProcessError as e:
+            out[name] = f"failed: {e.stderr.strip().splitlines()[-1]}"
+            continue
+        opened, first, second = map(float, text.split())
+        out[name] = {"open_s": opened, "first_search_ms": 1000 * first, "second_search_ms": 1000 * second}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10,000 frames, one run each")
+    ap.add_argument("--sizes", default="10000,1000000")
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes per cold figure (the median is shown)")
+    ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "vidsearch-coldstart"))
+    args = ap.parse_args()
+    sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    runs = 1 if args.quick else args.runs
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = ENV["XDG_CACHE_HOME"] = str(work / "cache")  # the random weights' exports
+    model = prepare(work, sizes)
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min); {os.cpu_count()} CPUs")
+    for n in sizes:
+        root = work / f"lib{n}"
+        print(f"\n{n:,} frames ({Path(model).name}, random weights)")
+        c = cli(root, runs)
+        print(f"  cli text search, cold:        {c['cli_s']:.2f} s  (loading the model first: "
+              f"{c['model_first_s']:.2f} s)")
+        print(f"  in-process text search p50:   {c['in_process_p50_ms']:.0f} ms")
+        s = serve(root, wait_for_load=0)
+        print(f"  serve: start to first answer {s['start_to_answer_s']:.2f} s; a search sent then took "
+              f"{s['first_search_s']:.2f} s (start to result {s['start_to_first_result_s']:.2f} s)")
+        loaded = serve(root, wait_for_load=s["start_to_first_result_s"] + 2)
+        print(f"  serve: first search once loaded {1000 * loaded['first_search_s']:.0f} ms, "
+              f"then p50 {loaded['p50_ms']:.0f} ms")
+        for name, f in faiss_open(root).items():
+            shown = f if isinstance(f, str) else (f"open {f['open_s']:.2f} s, first search {f['first_search_ms']:.0f} "
+                                                  f"ms, second {f['second_search_ms']:.0f} ms")
+            print(f"  faiss {name}: {shown}")
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
