@@ -24,7 +24,7 @@ from media import FFMPEG, draw, encode
 
 from vidsearch.clips import clip_render
 from vidsearch.index import Index
-from vidsearch.renders import Cache, Jobs
+from vidsearch.renders import Cache, Jobs, share
 from vidsearch.web import create_app
 
 # Reports 1 s done, waits for a line on stdin, then becomes the real command.
@@ -240,6 +240,31 @@ def test_the_cache_prunes_to_its_byte_budget_least_recently_used_first_across_cl
     c = index.clip(video, 2, 3)
     assert c.is_file() and not a.exists()
     assert sorted(p.name for p in jobs.cache.folder.glob("*.mp4*")) == [c.name]
+
+
+@pytest.mark.parametrize("cpus, workers, threads", [(1, 1, 1), (2, 1, 1), (4, 1, 2), (8, 2, 2), (16, 4, 2)])
+def test_renders_take_about_half_the_cores(cpus, workers, threads):
+    assert share(cpus) == (workers, threads)
+    assert workers * threads <= max(1, cpus // 2)
+
+
+def test_ffmpeg_runs_niced_with_the_queues_threads(index, tmp_path, monkeypatch):
+    started, popen = [], subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, *a, **k: started.append(cmd) or popen(cmd, *a, **k))
+    jobs = Jobs(Cache(tmp_path / "index"), workers=1, threads=3)
+    monkeypatch.setattr(index, "_jobs", jobs)
+    try:
+        clip = index.clip(sid(index, "shapes.mp4"), 0, 1)
+    finally:
+        jobs.close()
+    assert clip.is_file()
+    (cmd,) = [c for c in started if FFMPEG in c]
+    if os.name == "posix":
+        assert cmd[1:3] == ["-n", "19"] and cmd[3] == FFMPEG
+    ffmpeg = cmd[cmd.index(FFMPEG):]
+    # decoder (before the input), filters, encoder (before the output): 3 threads each
+    assert ffmpeg[ffmpeg.index("-i") - 2:ffmpeg.index("-i")] == ["-threads", "3"]
+    assert ffmpeg[-3:-1] == ["-threads", "3"] and "-filter_threads" in ffmpeg
 
 
 def test_part_files_are_never_served_and_leftovers_go(app, index, jobs):

@@ -244,6 +244,29 @@ def test_watcher_runs_one_at_a_time_and_follows_up(lib):
         assert fake.calls == 2 and fake.most_running == 1 and w.status()["state"] == "idle"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice is Linux's")
+def test_watcher_indexes_at_a_low_priority_and_so_do_the_threads_it_starts(lib):
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: dict[str, int] = {}
+
+    class Recording(FakeIndex):
+        def add(self, paths, progress=None):
+            seen["run"] = nice()
+            decode = threading.Thread(target=lambda: seen.__setitem__("started by it", nice()))
+            decode.start()
+            decode.join()
+            return super().add(paths, progress)
+
+    before = nice()
+    with Watcher(Recording(lib / "index"), [lib], debounce=0.0) as w:
+        w.start()
+        wait_until(lambda: w.status()["runs"] == 1, 10, "the run")
+    assert seen == {"run": watch.INDEXER_NICE, "started by it": watch.INDEXER_NICE}
+    assert nice() == before  # the server's own threads keep theirs
+
+
 def test_watcher_keeps_running_after_a_failed_run(lib):
     fake = FakeIndex(lib / "index")
     fake.errors.append(OSError(28, "No space left on device"))

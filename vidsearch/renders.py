@@ -10,9 +10,11 @@ lock files in `renders/.locks`, so that processes sharing an index (a server and
 once. After each render, the least recently used renders, clips and copies alike (a cache hit counts as a use), go
 until the folder holds at most `max_bytes` (DEFAULT_BYTES), the new one always kept.
 
-Jobs: `workers` threads run ffmpeg (each ffmpeg at a low CPU priority, so that searches stay quick); at most
-`max_queued` jobs wait for them. A request for an output already queued or being made gets that job; one beyond
-the bound raises Busy. A job's progress (0..1) comes from ffmpeg's `-progress` report.
+Jobs: `workers` threads run ffmpeg; at most `max_queued` jobs wait for them. So that searches stay quick during a
+storm of them, renders take at most about half the cores (WORKERS ffmpegs of FFMPEG_THREADS threads each, both from
+the cores this process may use) at the lowest CPU priority (nice 19). A request for an output already queued or
+being made gets that job; one beyond the bound raises Busy. A job's progress (0..1) comes from ffmpeg's `-progress`
+report.
 """
 from __future__ import annotations
 
@@ -37,12 +39,22 @@ from .errors import Busy, MediaError
 RENDERS = "renders"
 LEGACY = ("clips", "proxies")  # where vidsearch 0.1 kept clips and proxies, each its own way
 DEFAULT_BYTES = 4 << 30
-WORKERS = 2  # ffmpeg processes at once (each uses every core)
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 MAX_QUEUED = 16
 LOCKS = 64  # lock files: a key's lock is one of them, so that they never pile up
 KEEP_FINISHED = 256  # finished jobs whose status can still be asked for
-_NICE = [nice, "-n", "10"] if (nice := shutil.which("nice")) and os.name == "posix" else []
+_NICE = [nice, "-n", "19"] if (nice := shutil.which("nice")) and os.name == "posix" else []
 _LOW_PRIORITY = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows' nice
+
+
+def share(cpus: int) -> tuple[int, int]:
+    """(ffmpeg processes at once, threads of each) for `cpus` cores: about half of them, at least one process of one
+    thread (ffmpeg alone takes every core)."""
+    workers = max(1, cpus // 4)
+    return workers, max(1, cpus // 2 // workers)
+
+
+WORKERS, FFMPEG_THREADS = share(CPUS)
 
 
 @dataclass(frozen=True)
@@ -177,11 +189,20 @@ class Cache:
             lock.release()
 
 
+def limited(args: list[str], threads: int) -> list[str]:
+    """ffmpeg's arguments (one input, the output last) with its progress on stdout and `threads` threads each for
+    decoding, filtering and encoding."""
+    n, i = str(threads), args.index("-i")
+    return [args[0], "-progress", "pipe:1", "-nostats", "-filter_threads", n, *args[1:i], "-threads", n,
+            *args[i:-1], "-threads", n, args[-1]]
+
+
 class Jobs:
     """The bounded queue of renders of one index, and the worker threads that make them."""
 
-    def __init__(self, cache: Cache, workers: int = WORKERS, max_queued: int = MAX_QUEUED):
-        self.cache, self.workers, self.max_queued = cache, workers, max_queued
+    def __init__(self, cache: Cache, workers: int = WORKERS, max_queued: int = MAX_QUEUED,
+                 threads: int = FFMPEG_THREADS):
+        self.cache, self.workers, self.max_queued, self.threads = cache, workers, max_queued, threads
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._active: dict[str, Job] = {}  # by key: queued or running
@@ -275,7 +296,7 @@ class Jobs:
     def _run(self, job: Job, args: list[str]) -> None:
         """Run ffmpeg at a low priority, following its progress; raises MediaError with its last error line."""
         render = job.render
-        args = [*_NICE, args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
+        args = [*_NICE, *limited(args, self.threads)]
         timed_out = threading.Event()
         with tempfile.TemporaryFile() as log:
             with self._lock:

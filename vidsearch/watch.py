@@ -9,6 +9,8 @@ indexed, gone ones dropped, moved ones taken over, each source committed in its 
 thread: one writer,
 and events during a run make another run follow it. Searches keep answering meanwhile: the catalog is read while
 it is written (WAL) and the serving Index's FAISS cache takes each committed source as it commits.
+The run thread is niced (INDEXER_NICE, Linux, where priority is per thread): it and the decode threads and processes
+it starts yield the cores to the server's request threads, so searches stay quick while it indexes.
 A watched folder that disappears (a drive unmounted) raises events like a deletion: its sources are kept, marked
 offline (ingest/plan.py), never removed by a watcher; `vidsearch index --prune` removes them. Nothing announces a
 drive coming back (a watch on a folder that went ends with it, and mounting raises no event), so while sources are
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +40,7 @@ DEBOUNCE = 2.0  # seconds without an event before a run starts
 DEFAULT_POLL = 5.0  # seconds between scans when native events cannot be had
 RECHECK = 30.0  # seconds between looks at the folders of offline sources, to see whether their drive is back
 STOP_TIMEOUT = 30.0  # the longest stop() waits for a run to reach its next file or batch
+INDEXER_NICE = 19  # the run thread's nice, inherited by the threads and processes it starts
 # Event types that can mean new, changed or deleted media. Not "opened" / "closed_no_write": indexing reads files.
 RELEVANT = {"created", "deleted", "modified", "moved", "closed"}
 
@@ -204,6 +208,7 @@ class Watcher:
     # -- runs ------------------------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        _yield_cpu()
         while self._next():
             self._run()
 
@@ -292,6 +297,14 @@ def _summary(report: Report) -> dict:
             "unchanged": report.unchanged, "frames_added": report.frames_added,
             "frames_embedded": report.frames_embedded, "seconds": round(report.seconds, 2),
             "finished_at": round(time.time(), 3)}
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's CPU priority to INDEXER_NICE (Linux: nice is per thread, and threads started from this one
+    inherit it; elsewhere it would be the whole server's)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):  # lowering one's own priority needs no right; a sandbox may refuse it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INDEXER_NICE)
 
 
 def _under(path: str, folder: str) -> bool:
