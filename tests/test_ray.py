@@ -88,7 +88,7 @@ def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, 
         def __init__(self, *args):
             self.error, self.embedder = None, type("Model", (), {"dim": 32, "default_min_score": 0.4})
 
-        def index(self, path, interval, batch_size, reuse):
+        def index(self, cand, interval, batch_size, reuse):
             yield ingest_ray.Missing("node-b")
 
     monkeypatch.setattr(ingest_ray, "_Worker", Elsewhere)
@@ -152,12 +152,12 @@ def test_ray_option_is_not_a_path_nor_a_ray_client_address(tmp_path):
 def test_a_file_whose_decoding_hangs_on_a_worker_is_skipped_and_the_worker_replaced(ray_session, library, tmp_path,
                                                                                     tiny_model, monkeypatch):
     class Hangs(ingest_ray._Worker):
-        def index(self, path, interval, batch_size, reuse):
-            if os.path.basename(path) == "shapes.mp4":
+        def index(self, cand, interval, batch_size, reuse):
+            if os.path.basename(cand.path) == "shapes.mp4":
                 import threading
 
                 threading.Event().wait()  # a decoder stuck in native code: only ending the actor ends it
-            yield from super().index(path, interval, batch_size, reuse)
+            yield from super().index(cand, interval, batch_size, reuse)
 
     monkeypatch.setattr(ingest_ray, "_Worker", Hangs)
     replaced = []
