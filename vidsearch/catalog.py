@@ -470,10 +470,13 @@ class Catalog:
             return None
         return np.array([r[0] for r in rows]), np.stack([np.frombuffer(r[1], np.uint8) for r in rows])
 
-    def videos_lasting(self, duration: float, within: float, but: int) -> list[int]:
-        """Ids of the videos (other than `but`) whose duration is within `within` s of `duration`."""
-        return [r[0] for r in self._all("SELECT id FROM sources WHERE kind='video' AND id != ? AND "
-                                        "duration BETWEEN ? AND ?", (but, duration - within, duration + within))]
+    def videos_lasting(self, duration: float, within: float, but: int) -> list[tuple[int, bytes]]:
+        """The videos (other than `but`) whose duration is within `within` s of `duration` and whose frames have
+        pixel signatures: (id, its first frame's signature) each."""
+        return self._all("SELECT s.id, p.pixels FROM sources s JOIN frames f ON f.source_id = s.id AND f.t = "
+                         "(SELECT MIN(t) FROM frames WHERE source_id = s.id) JOIN frame_pixels p ON p.frame_id = f.id "
+                         "WHERE s.kind = 'video' AND s.id != ? AND s.duration BETWEEN ? AND ?",
+                         (but, duration - within, duration + within))
 
     def encodings(self, source_ids: Sequence[int]) -> dict[int, set[int]]:
         """Of these sources, each one's other encodings (the sources found to be the same content in their pixels

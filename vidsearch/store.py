@@ -14,7 +14,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .errors import WriteError
-from .extract.pixels import same_content
+from .extract.pixels import same_content, same_frame
 from .vectors import VectorCache
 
 THUMBS = "thumbs"
@@ -121,14 +121,19 @@ class Store:
         return ids
 
     def _pair_encodings(self, path: str, duration: float) -> None:
+        """Record which indexed videos of about the same duration hold the same content as `path`."""
         source_id = self.catalog.source_at(path).id
         mine = self.catalog.source_pixels(source_id)
         if mine is None:
             return
         interval = float(self.catalog.meta["interval"])
-        others = [o for o in self.catalog.videos_lasting(duration, max(2 * interval, 0.02 * duration), source_id)
-                  if (theirs := self.catalog.source_pixels(o)) is not None and same_content(mine, theirs, interval)]
-        self.catalog.add_encodings(source_id, others)
+        within = max(2 * interval, 0.02 * duration)
+        # Only those whose first frame is the same are read whole: a library of clips of one length is not read
+        # at every commit.
+        maybe = [o for o, first in self.catalog.videos_lasting(duration, within, source_id)
+                 if same_frame(mine[1][0], first)]
+        self.catalog.add_encodings(source_id, [o for o in maybe if (theirs := self.catalog.source_pixels(o))
+                                               is not None and same_content(mine, theirs, interval)])
 
     def put_words(self, path: str, words: dict[int, list[dict]]) -> None:
         """Record the lines read in an indexed source's frames (frame id -> lines), in one transaction."""

@@ -34,6 +34,12 @@ def cell_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(fa - fb).max(axis=1)
 
 
+def same_frame(a: np.ndarray | bytes, b: np.ndarray | bytes) -> bool:
+    """Whether two signatures (uint8 arrays or bytes) are the same frame but for codec noise."""
+    pair = np.stack([np.frombuffer(x, np.uint8) if isinstance(x, bytes) else x for x in (a, b)])
+    return bool(cell_differences(pair[:1], pair[1:])[0] <= SAME_CELL)
+
+
 def aligned(ta: np.ndarray, tb: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) of samples of two videos within half an interval of each other."""
     if not len(ta) or not len(tb):
