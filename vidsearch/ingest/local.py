@@ -106,10 +106,9 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
 
 def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
     """Take the decoders' messages until every file is settled, reporting them to the run."""
-    wait = min(1.0, r.decode_timeout / 4)  # how often stalls are looked for when nothing comes
     while r.unfinished:
         try:
-            msg: Message = decoders.out.get(timeout=wait)
+            msg: Message = decoders.out.get(timeout=r.stall_poll)
         except queue.Empty:
             decoders.give_up_stalled()
             r.commit_ready()  # sources whose text was still being read
@@ -216,7 +215,7 @@ class _Decoders:
         for d in list(self.active):
             with self.handoff:
                 since, opening = d.busy_since, d.opening
-                if since is None or now - since < self.run.decode_timeout:
+                if not self.run.overdue(since, now):
                     continue
                 d.abandoned = True
             self.active.remove(d)

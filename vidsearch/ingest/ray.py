@@ -250,9 +250,8 @@ class _Driver:
     def drive(self) -> None:
         for actor in self.workers.actors:
             self._give(actor)
-        wait = min(1.0, self.run.decode_timeout / 4)  # how often stalls are looked for when nothing comes
         while self.jobs:
-            ready, _ = self.ray.wait(list(self.jobs), num_returns=1, timeout=wait)
+            ready, _ = self.ray.wait(list(self.jobs), num_returns=1, timeout=self.run.stall_poll)
             if ready:
                 self._receive(ready[0])
             else:
@@ -295,7 +294,7 @@ class _Driver:
 
     def _give_up_stalled(self) -> None:
         now = time.monotonic()
-        for gen in [g for g, job in self.jobs.items() if now - job.heard > self.run.decode_timeout]:
+        for gen in [g for g, job in self.jobs.items() if self.run.overdue(job.heard, now)]:
             job = self.jobs.pop(gen)
             self.run.stalled(job.cand)
             self._give(self.workers.replace(job.actor))

@@ -298,6 +298,16 @@ class Run:
         self.skip(cand, f"not tried: decoding is blocked behind {behind}, which is stuck; tried again next run",
                   remember=False)
 
+    @property
+    def stall_poll(self) -> float:
+        """How often a producer looks for stalls while nothing comes (seconds)."""
+        return min(1.0, self.decode_timeout / 4)
+
+    def overdue(self, since: float | None, now: float) -> bool:
+        """Whether a producer busy `since` (time.monotonic; None: not busy) has sent nothing for decode_timeout: one
+        rule for a local decode thread and a Ray worker."""
+        return since is not None and now - since >= self.decode_timeout
+
     def given_up(self, cand: Candidate) -> bool:
         return cand.path in self._given_up
 
