@@ -40,7 +40,8 @@ def catalog(idx: Index) -> dict:
     for s in idx.sources():
         ids, times, vecs = idx.frames(s.id)
         thumbs = [np.asarray(Image.open(idx.thumbnail(i))) for i in ids]
-        signatures = idx._opened.catalog.source_pixels(s.id)[1].tobytes()
+        signatures = idx._opened.catalog.source_pixels(s.id)  # videos' only
+        signatures = signatures if signatures is None else signatures[1].tobytes()
         out[s.path] = (s.kind, s.width, s.height, s.duration, signatures, list(zip(times, vecs, thumbs)))
     return out
 

@@ -93,7 +93,7 @@ class Store:
             with self.catalog.write() as gens:
                 _, removed = self.let_go(path)
                 ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors,
-                                              created, pixels)
+                                              created, pixels if kind == "video" else None)  # photos: never paired
                 if pixels is not None and kind == "video":
                     self._pair_encodings(path, duration)
                 if content_hash is not None:
