@@ -32,8 +32,9 @@ from ..extract import Candidate, MediaInfo, open_media
 from ..extract.change import ChangeGate
 from ..ocr import OCR_SIDE, TextReaders
 from ..store import Store
+from .plan import vanished
 from .runs import DECODE_TIMEOUT, Pending, Progress, Report, Run
-from .samples import Done, Producer
+from .samples import Done, Producer, Sample
 
 log = logging.getLogger(__name__)
 
@@ -269,16 +270,25 @@ class _Decoders:
                     self._put(Finished(c, s.info) if s.info is not None else Failed(c, s.reason), d)
                     return
                 try:
-                    thumb = self.run.stage(s.jpeg)
+                    self._send(c, s, d)
                 except WriteError as e:
                     self._put(Fatal(c, e), d)
                     return
-                try:
-                    words = self._read(s.rgb, d) if s.square is not None and self.readers is not None else None
-                    self._put(Sampled(c, s.t, s.square, thumb, s.pixels, words), d)
                 except _Stopped:
-                    thumb.unlink(missing_ok=True)
                     raise
+                except Exception as e:  # noqa: BLE001 - one file's failure must not end the run
+                    self._put(Failed(c, vanished(c) or f"{type(e).__name__}: {e}"), d)
+                    return
+
+    def _send(self, c: Candidate, s: Sample, d: _Decoder) -> None:
+        """Stage a sample's thumbnail, have its text read if the run reads text, and send it."""
+        thumb = self.run.stage(s.jpeg)
+        try:
+            words = self._read(s.rgb, d) if s.square is not None and self.readers is not None else None
+            self._put(Sampled(c, s.t, s.square, thumb, s.pixels, words), d)
+        except BaseException:
+            thumb.unlink(missing_ok=True)
+            raise
 
     def _open(self, path: str, d: _Decoder):
         d.opening = True
