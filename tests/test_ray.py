@@ -34,12 +34,15 @@ def library(tmp_path_factory):
 
 
 def catalog(idx: Index) -> dict:
-    """path -> (kind, width, height, duration, [(t, vector, thumbnail pixels)]), comparable across two indexes."""
+    """path -> (kind, width, height, duration, pixel signatures, [(t, vector, thumbnail pixels)]), comparable across
+    two indexes."""
     out = {}
     for s in idx.sources():
         ids, times, vecs = idx.frames(s.id)
         thumbs = [np.asarray(Image.open(idx.thumbnail(i))) for i in ids]
-        out[s.path] = (s.kind, s.width, s.height, s.duration, list(zip(times, vecs, thumbs)))
+        signatures = idx._opened.catalog.source_pixels(s.id)  # videos' only
+        signatures = signatures if signatures is None else signatures[1].tobytes()
+        out[s.path] = (s.kind, s.width, s.height, s.duration, signatures, list(zip(times, vecs, thumbs)))
     return out
 
 
@@ -88,7 +91,7 @@ def test_a_worker_that_cannot_see_the_media_stops_the_run(ray_session, library, 
         def __init__(self, *args):
             self.error, self.embedder = None, type("Model", (), {"dim": 32, "default_min_score": 0.4})
 
-        def index(self, path, interval, batch_size, reuse):
+        def index(self, cand, interval, batch_size, reuse):
             yield ingest_ray.Missing("node-b")
 
     monkeypatch.setattr(ingest_ray, "_Worker", Elsewhere)
@@ -152,12 +155,12 @@ def test_ray_option_is_not_a_path_nor_a_ray_client_address(tmp_path):
 def test_a_file_whose_decoding_hangs_on_a_worker_is_skipped_and_the_worker_replaced(ray_session, library, tmp_path,
                                                                                     tiny_model, monkeypatch):
     class Hangs(ingest_ray._Worker):
-        def index(self, path, interval, batch_size, reuse):
-            if os.path.basename(path) == "shapes.mp4":
+        def index(self, cand, interval, batch_size, reuse):
+            if os.path.basename(cand.path) == "shapes.mp4":
                 import threading
 
                 threading.Event().wait()  # a decoder stuck in native code: only ending the actor ends it
-            yield from super().index(path, interval, batch_size, reuse)
+            yield from super().index(cand, interval, batch_size, reuse)
 
     monkeypatch.setattr(ingest_ray, "_Worker", Hangs)
     replaced = []
@@ -171,3 +174,26 @@ def test_a_file_whose_decoding_hangs_on_a_worker_is_skipped_and_the_worker_repla
     rest = {str(p) for p in library.rglob("*") if p.is_file() and p.name not in ("shapes.mp4", "broken.mp4")}
     assert {s.path for s in idx.sources()} == rest
     assert not list((tmp_path / "idx" / "thumbs" / "staging").iterdir())
+
+
+def test_a_file_changed_while_a_worker_reads_it_is_skipped_as_locally(ray_session, library, tmp_path, tiny_model,
+                                                                      monkeypatch):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "shapes.mp4").write_bytes((library / "shapes.mp4").read_bytes())
+    Image.fromarray(draw("circle", "purple")).save(lib / "purple.png")
+
+    class Touches(ingest_ray._Worker):
+        def index(self, cand, interval, batch_size, reuse):
+            if os.path.basename(cand.path) == "shapes.mp4":
+                os.utime(cand.path, (cand.mtime + 5, cand.mtime + 5))  # written to as the worker reads it
+            yield from super().index(cand, interval, batch_size, reuse)
+
+    monkeypatch.setattr(ingest_ray, "_Worker", Touches)
+    idx = Index(tmp_path / "idx", model=tiny_model)
+    report = idx.add([lib], ray=True, ray_workers=1)
+    changed = str(lib / "shapes.mp4")
+    assert report.skipped == [(changed, "the file changed while it was being indexed (the next run takes it again)")]
+    assert [s.path for s in idx.sources()] == [str(lib / "purple.png")]
+    monkeypatch.undo()
+    assert idx.add([lib], ray=True, ray_workers=1).added == [changed]

@@ -22,7 +22,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,6 +87,23 @@ END;
 CREATE TABLE IF NOT EXISTS text_read (source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE);
 """
 
+# Format 7: each frame's pixel signature (extract.pixels, sampled since format 7; a source indexed before has none
+# and is paired with no other until it is indexed again), and the pairs of videos found to be one content in two
+# encodings when the later of them was committed (a < b; a changed source loses its pairs, found again as it
+# commits).
+ENCODINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frame_pixels (
+    frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    pixels BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS encodings (
+    a INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    PRIMARY KEY (a, b)
+);
+CREATE INDEX IF NOT EXISTS encodings_by_b ON encodings(b);
+"""
+
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     # Version 1 letterboxed every picture; version 2 records how pictures reach the model.
@@ -122,6 +139,10 @@ def _v5_to_v6(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE sources ADD COLUMN {column} {kind}")
 
 
+def _v6_to_v7(db: sqlite3.Connection) -> None:
+    _script(db, ENCODINGS_SCHEMA)
+
+
 def _script(db: sqlite3.Connection, schema: str) -> None:
     # executescript would commit the caller's transaction; a trigger's body holds semicolons, so statements are cut
     # only where the next one begins.
@@ -131,7 +152,7 @@ def _script(db: sqlite3.Connection, schema: str) -> None:
 
 
 # version → the step to the next one
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 @dataclass(frozen=True)
@@ -291,7 +312,7 @@ class Catalog:
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
                 db.execute("BEGIN IMMEDIATE")
-                _script(db, SCHEMA + COPIES_SCHEMA + WORDS_SCHEMA)
+                _script(db, SCHEMA + COPIES_SCHEMA + WORDS_SCHEMA + ENCODINGS_SCHEMA)
                 meta = {**meta, "format_version": SCHEMA_VERSION, "created_at": time.time(), "generation": 0}
                 db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
                 db.execute("COMMIT")
@@ -440,6 +461,35 @@ class Catalog:
         vecs = np.stack([np.frombuffer(r[2], np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
         return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64), vecs
 
+    def source_pixels(self, source_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(times, signatures as rows of uint8) of a source's frames in time order; None unless every frame has one
+        (a source indexed before format 7)."""
+        rows = self._all("SELECT t, pixels FROM frames LEFT JOIN frame_pixels ON frame_id = id WHERE source_id=? "
+                         "ORDER BY t", (source_id,))
+        if not rows or any(r[1] is None for r in rows):
+            return None
+        return np.array([r[0] for r in rows]), np.stack([np.frombuffer(r[1], np.uint8) for r in rows])
+
+    def videos_lasting(self, duration: float, within: float, but: int) -> list[tuple[int, bytes]]:
+        """The videos (other than `but`) whose duration is within `within` s of `duration` and whose frames have
+        pixel signatures: (id, its first frame's signature) each."""
+        return self._all("SELECT s.id, p.pixels FROM sources s JOIN frames f ON f.source_id = s.id AND f.t = "
+                         "(SELECT MIN(t) FROM frames WHERE source_id = s.id) JOIN frame_pixels p ON p.frame_id = f.id "
+                         "WHERE s.kind = 'video' AND s.id != ? AND s.duration BETWEEN ? AND ?",
+                         (but, duration - within, duration + within))
+
+    def encodings(self, source_ids: Sequence[int]) -> dict[int, set[int]]:
+        """Of these sources, each one's other encodings (the sources found to be the same content in their pixels
+        when indexed: see ENCODINGS_SCHEMA); sources with none are left out."""
+        out: dict[int, set[int]] = {}
+        ids = list(dict.fromkeys(source_ids))
+        wanted = set(ids)
+        for column in ("a", "b"):
+            for a, b in self._all_in(f"SELECT a, b FROM encodings WHERE {column} IN ({{}})", ids):
+                out.setdefault(a, set()).add(b)
+                out.setdefault(b, set()).add(a)
+        return {s: others for s, others in out.items() if s in wanted}
+
     def frame_ids(self) -> np.ndarray:
         with self._reading() as db:
             return np.fromiter((r[0] for r in db.execute("SELECT id FROM frames")), dtype=np.int64)
@@ -515,16 +565,24 @@ class Catalog:
 
     def add_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float, width: int,
                    height: int, times: Sequence[float], vectors: Sequence[np.ndarray],
-                   created: float | None = None) -> list[int]:
+                   created: float | None = None, pixels: Sequence[bytes] | None = None) -> list[int]:
         """Insert a source and its frames (inside `write`); their new frame ids in order. `created`: when the media
-        was made (UNIX time), by default its mtime."""
+        was made (UNIX time), by default its mtime. `pixels`: the frames' pixel signatures (extract.pixels)."""
         cur = self._db.execute(
             "INSERT INTO sources (path, kind, size, mtime, duration, fps, width, height, frames, indexed_at, created)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)", (path, kind, size, mtime, duration, fps, width, height, len(times),
                                                  time.time(), mtime if created is None else created))
-        return [self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
-                                 (cur.lastrowid, t, np.asarray(v, np.float32).tobytes())).lastrowid
-                for t, v in zip(times, vectors)]
+        ids = [self._db.execute("INSERT INTO frames (source_id, t, vector) VALUES (?,?,?)",
+                                (cur.lastrowid, t, np.asarray(v, np.float32).tobytes())).lastrowid
+               for t, v in zip(times, vectors)]
+        if pixels is not None and all(pixels):
+            self._db.executemany("INSERT INTO frame_pixels VALUES (?,?)", zip(ids, pixels))
+        return ids
+
+    def add_encodings(self, source_id: int, others: Sequence[int]) -> None:
+        """Record `source_id` as one content with each of `others` (inside `write`)."""
+        self._db.executemany("INSERT OR IGNORE INTO encodings VALUES (?,?)",
+                             [(min(source_id, o), max(source_id, o)) for o in others])
 
     def drop_source(self, path: str) -> tuple[bool, list[int]]:
         """Delete a source and its frames (inside `write`): (whether it was there, its frame ids)."""

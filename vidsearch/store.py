@@ -14,6 +14,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .errors import WriteError
+from .extract.pixels import same_content, same_frame
 from .vectors import VectorCache
 
 THUMBS = "thumbs"
@@ -79,18 +80,22 @@ class Store:
     def put_source(self, path: str, kind: str, size: int, mtime: float, duration: float, fps: float,
                    width: int, height: int, frames: Sequence[tuple[float, np.ndarray, Path]],
                    created: float | None = None, content_hash: str | None = None,
-                   words: Sequence[list[dict]] | None = None, fingerprint: str | None = None) -> list[int]:
+                   words: Sequence[list[dict]] | None = None, fingerprint: str | None = None,
+                   pixels: Sequence[bytes] | None = None) -> list[int]:
         """Replace whatever the index holds for `path` with these frames (t, vector, staged thumbnail file),
         atomically. `created`: when the media was made (UNIX time), by default its mtime. What `path` held before
         stays with its byte copies, if it has any (see let_go). `words`: the lines read in each frame, when its text
-        was read. `fingerprint`: see ingest/copies.py."""
+        was read. `fingerprint`: see ingest/copies.py. `pixels`: the frames' pixel signatures, by which a video is
+        paired with the indexed videos that hold the same content in another encoding (extract.pixels)."""
         placed: list[Path] = []
         times, vectors = [f[0] for f in frames], [f[1] for f in frames]
         try:
             with self.catalog.write() as gens:
                 _, removed = self.let_go(path)
                 ids = self.catalog.add_source(path, kind, size, mtime, duration, fps, width, height, times, vectors,
-                                              created)
+                                              created, pixels if kind == "video" else None)  # photos: never paired
+                if pixels is not None and kind == "video":
+                    self._pair_encodings(path, duration)
                 if content_hash is not None:
                     self.catalog.set_hash(path, content_hash)
                 if fingerprint is not None:
@@ -114,6 +119,21 @@ class Store:
             raise
         self._committed(gens, removed, ids, vectors)
         return ids
+
+    def _pair_encodings(self, path: str, duration: float) -> None:
+        """Record which indexed videos of about the same duration hold the same content as `path`."""
+        source_id = self.catalog.source_at(path).id
+        mine = self.catalog.source_pixels(source_id)
+        if mine is None:
+            return
+        interval = float(self.catalog.meta["interval"])
+        within = max(2 * interval, 0.02 * duration)
+        # Only those whose first frame is the same are read whole: a library of clips of one length is not read
+        # at every commit.
+        maybe = [o for o, first in self.catalog.videos_lasting(duration, within, source_id)
+                 if same_frame(mine[1][0], first)]
+        self.catalog.add_encodings(source_id, [o for o in maybe if (theirs := self.catalog.source_pixels(o))
+                                               is not None and same_content(mine, theirs, interval)])
 
     def put_words(self, path: str, words: dict[int, list[dict]]) -> None:
         """Record the lines read in an indexed source's frames (frame id -> lines), in one transaction."""

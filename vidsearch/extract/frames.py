@@ -24,6 +24,11 @@ MAX_GROUP = 600
 THREAD_TYPE = "AUTO"
 PLAN = True
 SKIP_NONREF = True
+# A video whose short side is under this many times the `side` asked for is decoded at its own size: the model's
+# resize alone then shrinks it, as open_clip's would (a scaled decode first, then the model's resize, left a 270p
+# video's vectors at cosine 0.987 of open_clip's on a 64-pixel model: tests/test_fidelity.py). Larger frames are
+# scaled in the decoder: that bounds the memory and CPU of every step after it.
+NATIVE_BELOW = 2.25
 
 
 UNREADABLE = "not a readable image or video (unknown format, or the file is damaged)"
@@ -41,7 +46,7 @@ class MediaInfo:
 @dataclass
 class Frame:
     t: float  # presentation time in seconds (0 for images)
-    rgb: np.ndarray  # HxWx3 uint8, shortest side at most the `side` asked for
+    rgb: np.ndarray  # HxWx3 uint8, shortest side at most the `side` asked for (a video's: see NATIVE_BELOW)
 
 
 def shrink(rgb: np.ndarray, max_side: int = THUMB_SIDE) -> np.ndarray:
@@ -120,7 +125,7 @@ class _Video:
 
     None of this changes which frame a mark takes or its pixels (tests/test_extract.py, tests/test_change.py,
     benchmarks/change.py --decode). Frames are converted only at marks, scaled down in the same FFmpeg pass to
-    the `side` the model's preprocessing needs.
+    the `side` the model's preprocessing needs (small videos are not: NATIVE_BELOW).
     """
 
     def __init__(self, path: str, container):
@@ -158,9 +163,10 @@ class _Video:
 
     @staticmethod
     def _to_rgb(fr, side: int) -> np.ndarray:
-        # Scaled and converted in one FFmpeg pass, straight to the size the model's preprocessing needs.
+        # Scaled and converted in one FFmpeg pass, straight to the size the model's preprocessing needs (unless
+        # small already: NATIVE_BELOW).
         h, w = fr.height, fr.width
-        scale = min(1.0, side / min(h, w))
+        scale = 1.0 if min(h, w) < NATIVE_BELOW * side else min(1.0, side / min(h, w))
         rgb = fr.to_ndarray(format="rgb24", width=max(1, round(w * scale)), height=max(1, round(h * scale)),
                             interpolation="AREA")
         turns = round(_rotation(fr) / 90) % 4

@@ -3,6 +3,8 @@
     plan.py        what a run has to do: new or changed files, gone ones, ones still skipped
     runs.py        Run, a run's state and bookkeeping (pending sources, commits, skips, stalls, progress,
                    checkpoints, staging), its Report and Progress, and the WriterLock
+    samples.py     where a frame is sampled, for both producers: decode, change gate, model input, thumbnail,
+                   pixel signature, and the file's end (or why it cannot be indexed)
     local.py       the local producer: decode threads -> bounded queue -> batches -> embedder -> Run
     ray.py         the Ray producer: decode-and-embed worker actors -> Run (this process still writes the index)
     thumbnails.py  frame -> JPEG thumbnail, staged as a file until its source commits

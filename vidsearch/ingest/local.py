@@ -3,9 +3,10 @@
     decode threads (`workers`, daemons) --Sampled/Finished/Failed/Fatal--> bounded queue --> the caller's thread:
     batches of frames --> embedder --> Run (commits, skips, progress, checkpoints)
 
-Each decode thread takes the next file, opens it, samples a frame every `interval` s, prepares the model's input,
-stages the thumbnail (thumbnails.py) and sends one Sampled per frame, then Finished, or Failed with a reason, or
-Fatal when the index cannot be written (a full disk), which stops the run. The queue is bounded, so memory stays
+Each decode thread takes the next file, samples it (samples.py: decode, change gate, model input, thumbnail, pixel
+signature), stages each thumbnail, submits changed frames to the text readers when the run reads text, and sends
+one Sampled per frame, then Finished, or Failed with a reason, or Fatal when the index cannot be written (a full
+disk), which stops the run. The queue is bounded, so memory stays
 flat whatever the length of the videos. The caller's thread embeds the frames in batches and reports to the Run.
 
 A native decoder that hangs cannot be interrupted: a decoder that sends nothing for `decode_timeout` s is
@@ -33,7 +34,7 @@ from ..ocr import OCR_SIDE, TextReaders
 from ..store import Store
 from .plan import vanished
 from .runs import DECODE_TIMEOUT, Pending, Progress, Report, Run
-from .thumbnails import thumbnail_jpeg
+from .samples import Done, Producer, Sample
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Sampled:
     t: float
     square: np.ndarray | None
     thumb: Path
+    pixels: bytes  # its pixel signature (extract.pixels)
     words: Future | None = None  # its lines being read, when the run reads text and the frame changed
 
 
@@ -106,10 +108,9 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
 
 def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
     """Take the decoders' messages until every file is settled, reporting them to the run."""
-    wait = min(1.0, r.decode_timeout / 4)  # how often stalls are looked for when nothing comes
     while r.unfinished:
         try:
-            msg: Message = decoders.out.get(timeout=wait)
+            msg: Message = decoders.out.get(timeout=r.stall_poll)
         except queue.Empty:
             decoders.give_up_stalled()
             r.commit_ready()  # sources whose text was still being read
@@ -120,8 +121,9 @@ def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
                 msg.thumb.unlink(missing_ok=True)
             continue
         match msg:
-            case Sampled(cand, t, square, thumb, words):
-                if batch.add(r.sampled(cand, t, thumb, embedded=square is not None, words=words), square):
+            case Sampled(cand, t, square, thumb, pixels, words):
+                p = r.sampled(cand, t, thumb, embedded=square is not None, words=words, pixels=pixels)
+                if batch.add(p, square):
                     batch.flush()
                     r.commit_ready()
                     r.tick(cand.path)
@@ -187,9 +189,10 @@ class _Decoders:
 
     def __init__(self, r: Run, embedder: Embedder, interval: float, workers: int, queue_size: int, reuse: bool,
                  readers: TextReaders | None = None):
-        self.run, self.embedder, self.interval, self.reuse, self.readers = r, embedder, interval, reuse, readers
+        self.run, self.readers = r, readers
         # Text needs more pixels than the model: frames are then decoded larger (the model's resize does the rest).
-        self.side = max(embedder.decode_side, OCR_SIDE) if readers is not None else embedder.decode_side
+        side = max(embedder.decode_side, OCR_SIDE) if readers is not None else embedder.decode_side
+        self.producer = Producer(embedder.prepare, side, interval, reuse, keep_frames=readers is not None)
         self.out: queue.Queue[Message] = queue.Queue(maxsize=queue_size)  # bounds memory whatever the video length
         self.jobs: queue.SimpleQueue[Candidate] = queue.SimpleQueue()
         for c in r.todo:
@@ -214,7 +217,7 @@ class _Decoders:
         for d in list(self.active):
             with self.handoff:
                 since, opening = d.busy_since, d.opening
-                if since is None or now - since < self.run.decode_timeout:
+                if not self.run.overdue(since, now):
                     continue
                 d.abandoned = True
             self.active.remove(d)
@@ -262,37 +265,37 @@ class _Decoders:
 
     def _decode(self, c: Candidate, d: _Decoder) -> None:
         """Send what becomes of one file: its frames, then Finished, Failed or Fatal."""
-        try:
-            info = self._sample(c, d)
-            gone = vanished(c)
-            self._put(Finished(c, info) if gone is None else Failed(c, gone), d)
-        except WriteError as e:
-            self._put(Fatal(c, e), d)
-        except MediaError as e:
-            self._put(Failed(c, vanished(c) or str(e)), d)
-        except _Stopped:
-            raise
-        except Exception as e:  # noqa: BLE001 - a decoder bug on one file must not end the run
-            self._put(Failed(c, vanished(c) or f"{type(e).__name__}: {e}"), d)
-
-    def _sample(self, c: Candidate, d: _Decoder) -> MediaInfo:
-        d.opening = True
-        media = open_media(c.path)  # the module's name, looked up at each call: tests replace it
-        d.opening = False
-        gate = ChangeGate(enabled=self.reuse)
-        try:
-            for fr in media.frames(self.interval, self.side):
-                thumb = self.run.stage(thumbnail_jpeg(fr.rgb))
-                square = None if gate.unchanged(fr.rgb) else self.embedder.prepare(fr.rgb)
+        with contextlib.closing(self.producer.samples(c, lambda path: self._open(path, d))) as samples:
+            for s in samples:
+                if isinstance(s, Done):
+                    self._put(Finished(c, s.info) if s.info is not None else Failed(c, s.reason), d)
+                    return
                 try:
-                    words = self._read(fr.rgb, d) if square is not None and self.readers is not None else None
-                    self._put(Sampled(c, fr.t, square, thumb, words), d)
+                    self._send(c, s, d)
+                except WriteError as e:
+                    self._put(Fatal(c, e), d)
+                    return
                 except _Stopped:
-                    thumb.unlink(missing_ok=True)
                     raise
-            return media.info
-        finally:
-            media.close()
+                except Exception as e:  # noqa: BLE001 - one file's failure must not end the run
+                    self._put(Failed(c, vanished(c) or f"{type(e).__name__}: {e}"), d)
+                    return
+
+    def _send(self, c: Candidate, s: Sample, d: _Decoder) -> None:
+        """Stage a sample's thumbnail, have its text read if the run reads text, and send it."""
+        thumb = self.run.stage(s.jpeg)
+        try:
+            words = self._read(s.rgb, d) if s.square is not None and self.readers is not None else None
+            self._put(Sampled(c, s.t, s.square, thumb, s.pixels, words), d)
+        except BaseException:
+            thumb.unlink(missing_ok=True)
+            raise
+
+    def _open(self, path: str, d: _Decoder):
+        d.opening = True
+        media = open_media(path)  # the module's name, looked up at each call: tests replace it
+        d.opening = False
+        return media
 
     def _read(self, rgb: np.ndarray, d: _Decoder) -> Future:
         """The Future of a frame's lines, once an OCR worker has room for it."""

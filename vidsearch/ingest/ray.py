@@ -1,8 +1,8 @@
 """The Ray producer: worker actors on a Ray cluster decode and embed, this process stays the index's only writer.
 
     driver (this process): Run.start --> one file at a time to each _Worker --> Run (stages thumbnails, commits)
-    each _Worker (a Ray actor, one model): decode (a thread, _prefetch) --> embed --> Embedded batches, then
-    Indexed / Unreadable / Missing, streamed back through a Ray generator
+    each _Worker (a Ray actor, one model): sample (samples.Producer, in a thread: _prefetch) --> embed -->
+    Embedded batches, then Indexed / Unreadable / Missing, streamed back through a Ray generator
 
 Each worker loads the model once (on a GPU when the cluster has them). The driver stages the thumbnails it receives
 and the Run commits each source whole, as on the local path, so a run killed at any moment leaves whole sources and
@@ -13,7 +13,6 @@ path: the paths must be the same on every node.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import queue
 import socket
@@ -26,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..embed import Embedder
-from ..errors import MediaError, ModelLoadError, RayFailure, RayMissing
-from ..extract import Candidate, MediaInfo, open_media
-from ..extract.change import ChangeGate
+from ..errors import ModelLoadError, RayFailure, RayMissing
+from ..extract import Candidate, MediaInfo
 from ..preprocess import MODEL
 from ..store import Store
 from .runs import DECODE_TIMEOUT, Progress, Report, Run
-from .thumbnails import thumbnail_jpeg
+from .samples import Done, Producer, Sample
 
 INSTALL = "Indexing on Ray needs Ray, which is not installed: pip install 'vidsearch[ray]'."
 
@@ -60,6 +58,7 @@ class Embedded:
     vectors: np.ndarray
     jpegs: list[bytes]  # thumbnails, staged by the driver
     embedded: list[bool]  # False: unchanged since the file's last embedded frame, whose vector it reuses
+    pixels: list[bytes]  # pixel signatures (extract.pixels)
 
 
 @dataclass
@@ -92,38 +91,36 @@ class _Worker:
         """(dim, default min score), or why the model could not be loaded."""
         return self.error or (self.embedder.dim, self.embedder.default_min_score)
 
-    def index(self, path: str, interval: float, batch_size: int,
+    def index(self, cand: Candidate, interval: float, batch_size: int,
               reuse: bool = True) -> Iterator[Embedded | Indexed | Unreadable | Missing]:
-        if not os.path.exists(path):
+        if not os.path.exists(cand.path):
             yield Missing(socket.gethostname())
             return
-        try:
-            media = open_media(path)
-            try:
-                yield from self._embed(media, interval, batch_size, reuse)
-                yield Indexed(media.info)
-            finally:
-                media.close()
-        except MediaError as e:
-            yield Unreadable(str(e))
-        except Exception as e:  # noqa: BLE001 - a decoder bug on one file must not end the run
-            yield Unreadable(f"{type(e).__name__}: {e}")
+        e = self.embedder
+        producer = Producer(e.prepare, e.decode_side, interval, reuse)
+        with contextlib.closing(_prefetch(producer.samples(cand), 2 * batch_size)) as samples:
+            chunk: list[Sample] = []
+            last = None  # the file's last embedded vector
+            for s in samples:
+                if isinstance(s, Sample):
+                    chunk.append(s)
+                if chunk and (len(chunk) >= batch_size or isinstance(s, Done)):
+                    embedded, last = self._embed(chunk, last)
+                    yield embedded
+                    chunk = []
+                if isinstance(s, Done):
+                    yield Indexed(s.info) if s.info is not None else Unreadable(s.reason)
 
-    def _embed(self, media, interval: float, batch_size: int, reuse: bool) -> Iterator[Embedded]:
-        e, gate = self.embedder, ChangeGate(enabled=reuse)
-        decoded = ((fr.t, None if gate.unchanged(fr.rgb) else e.prepare(fr.rgb), thumbnail_jpeg(fr.rgb))
-                   for fr in media.frames(interval, e.decode_side))
-        last = None  # the file's last embedded vector
-        with contextlib.closing(_prefetch(decoded, 2 * batch_size)) as frames:
-            while chunk := list(itertools.islice(frames, batch_size)):
-                times, squares, jpegs = zip(*chunk)
-                todo = [sq for sq in squares if sq is not None]
-                fresh = iter(e.encode_prepared(todo) if todo else ())
-                vectors = []
-                for sq in squares:
-                    last = next(fresh) if sq is not None else last
-                    vectors.append(last)
-                yield Embedded(list(times), np.stack(vectors), list(jpegs), [sq is not None for sq in squares])
+    def _embed(self, chunk: list[Sample], last: np.ndarray | None) -> tuple[Embedded, np.ndarray | None]:
+        """A batch of samples embedded (an unchanged one takes the vector before it), and the last vector."""
+        todo = [s.square for s in chunk if s.square is not None]
+        fresh = iter(self.embedder.encode_prepared(todo) if todo else ())
+        vectors = []
+        for s in chunk:
+            last = next(fresh) if s.square is not None else last
+            vectors.append(last)
+        return Embedded([s.t for s in chunk], np.stack(vectors), [s.jpeg for s in chunk],
+                        [s.square is not None for s in chunk], [s.pixels for s in chunk]), last
 
 
 def _prefetch(items: Iterator, depth: int) -> Iterator:
@@ -253,9 +250,8 @@ class _Driver:
     def drive(self) -> None:
         for actor in self.workers.actors:
             self._give(actor)
-        wait = min(1.0, self.run.decode_timeout / 4)  # how often stalls are looked for when nothing comes
         while self.jobs:
-            ready, _ = self.ray.wait(list(self.jobs), num_returns=1, timeout=wait)
+            ready, _ = self.ray.wait(list(self.jobs), num_returns=1, timeout=self.run.stall_poll)
             if ready:
                 self._receive(ready[0])
             else:
@@ -265,7 +261,7 @@ class _Driver:
     def _give(self, actor) -> None:
         if self.waiting:
             c = self.waiting.pop()
-            gen = actor.index.remote(c.path, self.interval, self.batch_size, self.reuse)
+            gen = actor.index.remote(c, self.interval, self.batch_size, self.reuse)
             self.jobs[gen] = _Job(actor, c, time.monotonic())
 
     def _receive(self, gen) -> None:
@@ -277,9 +273,9 @@ class _Driver:
         except (StopIteration, self.ray.exceptions.RayError) as e:
             raise RayFailure(f"a Ray worker failed while indexing {c.path}: {e}") from None
         match msg:
-            case Embedded(times, vectors, jpegs, embedded):
-                for t, vec, jpeg, fresh in zip(times, vectors, jpegs, embedded):
-                    r.sampled(c, t, r.stage(jpeg), vec, embedded=fresh)  # a full disk stops the run
+            case Embedded(times, vectors, jpegs, embedded, pixels):
+                for t, vec, jpeg, fresh, px in zip(times, vectors, jpegs, embedded, pixels):
+                    r.sampled(c, t, r.stage(jpeg), vec, embedded=fresh, pixels=px)  # a full disk stops the run
                 r.tick(c.path)
                 return
             case Missing(host) if os.path.exists(c.path):
@@ -298,7 +294,7 @@ class _Driver:
 
     def _give_up_stalled(self) -> None:
         now = time.monotonic()
-        for gen in [g for g, job in self.jobs.items() if now - job.heard > self.run.decode_timeout]:
+        for gen in [g for g, job in self.jobs.items() if self.run.overdue(job.heard, now)]:
             job = self.jobs.pop(gen)
             self.run.stalled(job.cand)
             self._give(self.workers.replace(job.actor))

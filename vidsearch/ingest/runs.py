@@ -106,6 +106,7 @@ class Pending:
     times: list[float] = field(default_factory=list)
     thumbs: list[Path] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
+    pixels: list[bytes] = field(default_factory=list)  # each frame's pixel signature (extract.pixels)
     info: MediaInfo | None = None  # set once the file was read to the end
     embedded: int = 0  # frames the model saw (the others reuse the last embedded vector)
     words: list[Future] = field(default_factory=list)  # when the run reads text: each frame's lines, being read
@@ -224,15 +225,17 @@ class Run:
         return stage_jpeg(jpeg, self.staging, self.store.root)
 
     def sampled(self, cand: Candidate, t: float, thumb: Path, vector: np.ndarray | None = None, *,
-                embedded: bool = True, words: Future | None = None) -> Pending:
+                embedded: bool = True, words: Future | None = None, pixels: bytes = b"") -> Pending:
         """A frame of `cand` at `t`, its thumbnail staged; its vector comes with it or is appended to the returned
         Pending once embedded (or copied, for a frame unchanged since the last embedded one: `embedded=False`).
-        When the run reads text, `words` is the Future of the frame's lines; None reuses the frame before's."""
+        When the run reads text, `words` is the Future of the frame's lines; None reuses the frame before's.
+        `pixels`: its pixel signature (samples.py)."""
         p = self.pending.setdefault(cand.path, Pending(cand))
         if self.reads_text:
             p.words.append(words or (p.words[-1] if p.words else _no_words()))
         p.times.append(t)
         p.thumbs.append(thumb)
+        p.pixels.append(pixels)
         if vector is not None:
             p.vectors.append(vector)
         self.frames_seen += 1
@@ -254,7 +257,7 @@ class Run:
                 c, info = p.cand, p.info
                 created = created_time(c.path, info.kind)  # the container's or EXIF date; else the mtime
                 self.store.put_source(c.path, info.kind, c.size, c.mtime, info.duration, info.fps, info.width,
-                                      info.height, list(zip(p.times, p.vectors, p.thumbs)),
+                                      info.height, list(zip(p.times, p.vectors, p.thumbs)), pixels=p.pixels,
                                       created=c.mtime if created is None else created,
                                       content_hash=self._copies.hashes.get(c.path), fingerprint=fingerprint(c.path),
                                       words=[[w.as_json() for w in f.result()] for f in p.words]
@@ -295,6 +298,16 @@ class Run:
     def not_tried(self, cand: Candidate, behind: str) -> None:
         self.skip(cand, f"not tried: decoding is blocked behind {behind}, which is stuck; tried again next run",
                   remember=False)
+
+    @property
+    def stall_poll(self) -> float:
+        """How often a producer looks for stalls while nothing comes (seconds)."""
+        return min(1.0, self.decode_timeout / 4)
+
+    def overdue(self, since: float | None, now: float) -> bool:
+        """Whether a producer busy `since` (time.monotonic; None: not busy) has sent nothing for decode_timeout: one
+        rule for a local decode thread and a Ray worker."""
+        return since is not None and now - since >= self.decode_timeout
 
     def given_up(self, cand: Candidate) -> bool:
         return cand.path in self._given_up
