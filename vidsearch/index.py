@@ -14,7 +14,7 @@ from .catalog import Copy, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, clip_render
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import ClipError, IndexMismatch, MediaError, StoreError
-from .ingest import Progress, Report
+from .ingest import Progress, Report, transcripts
 from .playback import Playback, playback
 from .preprocess import LEGACY, MODEL, MODES
 from .renders import DEFAULT_BYTES, Cache, Job, Jobs
@@ -98,6 +98,7 @@ class Index:
         self.cache_bytes = cache_bytes
         self._jobs: Jobs | None = None
         self._embedder: Embedder | None = None
+        self._engines: dict = {}  # speech engines by spec
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
             raise ValueError("The interval must be a positive number of seconds.")
@@ -142,7 +143,7 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
-            ocr: bool | None = None, prune: bool = False) -> Report:
+            ocr: bool | None = None, prune: bool = False, speech: bool | str | None = None) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Offline is not gone: a source whose folder is missing, empty or cannot be listed (a drive not mounted) is
@@ -165,10 +166,17 @@ class Index:
         OcrMissing): the index records it, this and every later add read the text of what they index, and this one
         first reads that of what the index already holds. Not with Ray (IndexMismatch). `ocr=False` stops reading
         text from now on (the words already read stay searchable); None keeps the index's setting.
+        Subtitles (sidecar files and text tracks) are always read, after the frames commit, on Ray too (see
+        vidsearch.ingest.transcripts): a changed sidecar is read again with no frame embedded again. `speech`
+        hears what is said from now on: True (Whisper's default model) or an engine ("pocketsphinx",
+        "whisper:MODEL": see vidsearch.speech.engine), loaded now (ModelLoadError when it cannot be); this add
+        first hears the videos the index already holds. `speech=False` stops hearing speech (the lines heard stay
+        searchable); None keeps the index's setting (`Index.speech`).
         """
         paths = [os.fspath(p) for p in paths]
         if ocr is False:
             self.stop_reading_text()
+        listener = self._listener(speech)
         ocr = self._check_ocr(bool(ocr), ray)
         workers = None
         if ray:
@@ -186,13 +194,19 @@ class Index:
                                            min_score=model.default_min_score)
             if ocr:
                 self.read_text()
+            if speech is not None:
+                self._opened.catalog.set_meta("speech", listener and listener.spec)
+            seen = transcripts.Following(progress)  # the transcript pass's progress goes on from the run's
             if workers is not None:
-                return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
-                                      batch_size=self.batch_size, progress=progress,
-                                      decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
-            return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
-                              batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
-                              reuse=reuse, ocr=ocr, prune=prune)
+                report = ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
+                                        batch_size=self.batch_size, progress=seen,
+                                        decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
+            else:
+                report = ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
+                                    batch_size=self.batch_size, progress=seen, decode_timeout=self.decode_timeout,
+                                    reuse=reuse, ocr=ocr, prune=prune)
+            transcripts.update(self._store, paths, report, listener, progress, seen.last)
+            return report
         finally:
             if workers is not None:
                 workers.close()
@@ -200,6 +214,30 @@ class Index:
             if created_dir and self._store is None:  # failed before anything was written: leave no trace
                 (self.path / ingest.LOCK_FILE).unlink(missing_ok=True)
                 self.path.rmdir()
+
+    @property
+    def speech(self) -> str | None:
+        """The speech engine this index hears what is said with (switched on by add(speech=...)), or None."""
+        return self._store.catalog.meta.get("speech") if self._store is not None else None
+
+    def _listener(self, speech: bool | str | None) -> transcripts.Listener | None:
+        """The engine this add hears speech with: one named now is loaded now (ModelLoadError); the index's own is
+        loaded when there is something to hear."""
+        spec = self.speech if speech is None else ("whisper" if speech is True else speech or None)
+        if spec is None:
+            return None
+        listener = transcripts.Listener(spec, transcripts.engine_name(spec), lambda: self._engine(spec))
+        if speech is not None:
+            listener.get()
+        return listener
+
+    def _engine(self, spec: str):
+        """The speech engine named `spec`, loaded once per Index (a watcher's runs share it)."""
+        from .speech import engine
+
+        if spec not in self._engines:
+            self._engines[spec] = engine(spec)
+        return self._engines[spec]
 
     @property
     def reads_text(self) -> bool:
