@@ -226,13 +226,20 @@ class Index:
         spec = self.speech if speech is None else ("whisper" if speech is True else speech or None)
         if spec is None:
             return None
-        listener = transcripts.Listener(spec, transcripts.engine_name(spec), lambda: self._engine(spec))
+        listener = transcripts.Listener(spec, transcripts.engine_name(spec), lambda: self.speech_engine(spec))
         if speech is not None:
             listener.get()
         return listener
 
-    def _engine(self, spec: str):
-        """The speech engine named `spec`, loaded once per Index (a watcher's runs share it)."""
+    def listen(self, spec: str) -> None:
+        """Hear speech with the engine named `spec` from now on (as add(speech=spec), without indexing now): it is
+        loaded now (ModelLoadError), the index records it, and the next add hears what the index already holds."""
+        self.speech_engine(spec)
+        self._opened.catalog.set_meta("speech", spec)
+
+    def speech_engine(self, spec: str):
+        """The speech engine named `spec` (vidsearch.speech.engine), loaded once per Index (a watcher's runs share
+        it). Raises ModelLoadError with a one-sentence reason."""
         from .speech import engine
 
         if spec not in self._engines:
