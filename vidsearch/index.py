@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ingest
-from .catalog import Copy, Skipped, Source, StoredFrame
+from .catalog import Copy, Line, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, clip_render
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import ClipError, IndexMismatch, MediaError, StoreError
@@ -63,6 +63,9 @@ class Stats:
     copies: int = 0  # paths holding an indexed source's exact bytes, indexed once with it
     reads_text: bool = False  # whether the index reads the text in frames (--ocr)
     frames_with_words: int = 0  # frames in which text was read
+    speech: str | None = None  # the engine the index hears speech with (--speech), or None
+    subtitle_lines: int = 0  # lines of the videos' subtitles
+    said_lines: int = 0  # lines of their speech heard
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -353,6 +356,11 @@ class Index:
         the source, and named in its hits' `also`."""
         return self._opened.catalog.copies(source_id)
 
+    def transcript(self, source_id: int) -> list[Line]:
+        """The lines of a video's subtitles and of its speech heard (with --speech), by time; empty when it has
+        none or there is no such video."""
+        return self._opened.catalog.lines_of(source_id)
+
     def skipped(self) -> list[Skipped]:
         """The files that could not be indexed, with the reason, until they change."""
         return self._opened.catalog.skipped()
@@ -413,7 +421,8 @@ class Index:
         return Stats(str(self.path), self.model, self.pretrained, s.vectors.dim, self.interval, self.preprocess,
                      self.min_score, c["sources"], c["videos"], c["images"], c["frames"], c["skipped"],
                      s.size_on_disk(), last_run, c["copies"], self.reads_text,
-                     s.catalog.text_counts()["frames_with_words"])
+                     s.catalog.text_counts()["frames_with_words"], self.speech, **{
+                         k: v for k, v in s.catalog.line_counts().items() if k.endswith("_lines")})
 
     def close(self) -> None:
         """Stop making clips and browser copies (ending the ffmpeg processes running) and close the catalog."""
