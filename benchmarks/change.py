@@ -1,8 +1,9 @@
 """How often a sampled frame's vector can be reused, and how close a reused vector stays to the model's own.
 
-    python benchmarks/change.py [--models tiny,vitb32] [--sweep] [--real FILE ...] [--work DIR]
+    python -m benchmarks.change [--models tiny,vitb32] [--sweep] [--real FILE ...] [--work DIR] [--quick]
 
-Generates 720p30 H.264 footage (8 Mbit/s, keyframe every 1.5 s, as benchmarks/bench.py `make_video`):
+Generates 720p30 H.264 footage (8 Mbit/s, keyframe every 1.5 s, as benchmarks.common `make_video`; the footage
+is benchmarks.common `footage`, the footage the thresholds were chosen on):
 
   slides        still slides filmed with sensor noise: bullets appearing one by one, a word replaced, a shape
                 recoloured at equal lightness, a title bar recoloured, cuts between slides
@@ -10,14 +11,14 @@ Generates 720p30 H.264 footage (8 Mbit/s, keyframe every 1.5 s, as benchmarks/be
   screencast    a noiseless screen recording: a line typed every 4 s, a pointer crossing the screen now and then
   camera        a fixed camera with sensor noise on a street: someone walks into the lower-left quarter, stands,
                 leaves; a car passes; a small figure far away; a cut to a similar shot of the same street
-  changing      always-changing content (bench.py's testsrc2 with noise)
+  changing      always-changing content (FFmpeg's testsrc2 with noise)
 
 samples it every second as vidsearch does (vidsearch.extract at the model's decode side), runs the model on every
 sample (vidsearch.embed.Embedder.encode_images) and runs vidsearch.extract.change.ChangeGate over the samples in
 order. For each footage kind and model it prints the fraction of samples whose vector would be reused, how many of
 those show a different picture (before noise) than the sample whose vector they reuse, and the cosine between each
 reused vector and the model's own vector for that sample (min, 1st and 5th percentile, median). The models: the
-test model (tests/tiny_clip) and ViT-B-32 with random weights (bench.py `random_vit_b32`).
+test model (tests/tiny_clip) and ViT-B-32 with random weights (benchmarks.common `random_vit_b32`).
 
 `--sweep` shows how the thresholds were chosen: the largest differences that noise alone gives (the footage above,
 and short clips through other codecs and bit rates: H.264 at 2 Mbit/s with heavy blotchy noise and at CRF 38,
@@ -36,50 +37,27 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
-from bench import make_video, random_vit_b32, table  # benchmarks/ is the script's folder, first on sys.path
 
+from benchmarks.common import (
+    FPS,
+    TINY,
+    X264,
+    H,
+    W,
+    deck,
+    footage,
+    random_vit_b32,
+    render,
+    samples,
+    street,
+    table,
+    untuned_footage,
+)
 from vidsearch.extract.change import ChangeGate, Thresholds, difference, signature
-
-HERE = Path(__file__).resolve()
-
-W, H, FPS = 1280, 720, 30
-TINY = "local-dir:" + str(HERE.parents[1] / "tests" / "tiny_clip" / "model")
-X264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-pix_fmt", "yuv420p"]
-X264_8M = [*X264, "-b:v", "8M", "-maxrate", "8M", "-bufsize", "16M"]
-
-
-# -- footage ---------------------------------------------------------------------------------------------------
-
-def render(path: Path, timeline, noise: int = 0, codec: list[str] = X264_8M, grain=None) -> Path:
-    """Encode a timeline of 1280x720 RGB pictures, each (seconds, picture or function of the time within the
-    segment → picture), with ffmpeg: temporal sensor noise of strength `noise` (ffmpeg's noise filter) or added
-    by `grain(picture, rng)`, then `codec`."""
-    import imageio_ffmpeg
-
-    if path.is_file():
-        return path
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
-    vf = ["-vf", f"noise=alls={noise}:allf=t"] if noise else []
-    proc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
-                             "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-", *vf, *codec,
-                             str(tmp)], stdin=subprocess.PIPE)
-    rng = np.random.default_rng(0)
-    for seconds, what in timeline:
-        for i in range(round(seconds * FPS)):
-            frame = what(i / FPS) if callable(what) else what
-            if grain is not None:
-                frame = grain(frame, rng)
-            proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-    proc.stdin.close()
-    if proc.wait():
-        raise SystemExit(f"ffmpeg failed for {path}")
-    tmp.rename(path)
-    return path
 
 
 def blotchy(frame: np.ndarray, rng) -> np.ndarray:
@@ -88,166 +66,6 @@ def blotchy(frame: np.ndarray, rng) -> np.ndarray:
     grey = cv2.resize(rng.normal(0, 12, (H // 2, W // 2)).astype(np.float32), (W, H))[..., None] * 1.6
     colour = cv2.resize(rng.normal(0, 6, (H // 4, W // 4, 3)).astype(np.float32), (W, H))
     return np.clip(frame + grey + colour, 0, 255).astype(np.uint8)
-
-
-def equal_lightness(rgb: tuple[int, int, int], towards: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The colour along `towards`'s hue whose CIELAB lightness equals `rgb`'s (a change of hue, not brightness)."""
-    def lightness(c):
-        return float(cv2.cvtColor(np.array([[c]], np.float32) / 255, cv2.COLOR_RGB2Lab)[0, 0, 0])
-
-    target, best = lightness(rgb), None
-    for k in np.linspace(0.2, 3.0, 400):
-        c = tuple(int(min(255, round(v * k))) for v in towards)
-        if best is None or abs(lightness(c) - target) < abs(lightness(best) - target):
-            best = c
-    return best
-
-
-def slide(title: str, lines: list[str], bar=(40, 70, 160), shapes=(), seed: int = 0) -> np.ndarray:
-    img = np.full((H, W, 3), 250, np.uint8)
-    cv2.rectangle(img, (0, 0), (W, 110), bar, -1)
-    cv2.putText(img, title, (50, 75), cv2.FONT_HERSHEY_DUPLEX, 1.7, (255, 255, 255), 2, cv2.LINE_AA)
-    for i, line in enumerate(lines):
-        y = 180 + 60 * i
-        cv2.circle(img, (70, y - 10), 7, (60, 60, 60), -1, cv2.LINE_AA)
-        cv2.putText(img, line, (95, y), cv2.FONT_HERSHEY_SIMPLEX, 1.05, (30, 30, 30), 2, cv2.LINE_AA)
-    for kind, colour, (x, y, r) in shapes:
-        if kind == "circle":
-            cv2.circle(img, (x, y), r, colour, -1, cv2.LINE_AA)
-        else:
-            cv2.rectangle(img, (x - r, y - r), (x + r, y + r), colour, -1)
-    cv2.putText(img, f"Lecture 4 - page {seed}", (W - 300, H - 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (120, 120, 120),
-                1, cv2.LINE_AA)
-    return img
-
-
-def deck() -> list:
-    red = (200, 60, 50)
-    green = equal_lightness(red, (40, 160, 60))
-    bullets = ["Sampling a video once per second", "Embedding each frame with CLIP",
-               "Reusing vectors of unchanged frames", "Searching by text or by image"]
-    shapes = [("circle", red, (850, 420, 120)), ("rect", (50, 90, 200), (450, 450, 90))]
-    recoloured = [("circle", green, (850, 420, 120)), shapes[1]]
-    words = ["Keyframes every 1.5 seconds", "Non-reference frames are skipped", "Threads: one per core"]
-    changed = ["Keyframes every 2.0 seconds", *words[1:]]
-    return [
-        (6, slide("Semantic search over video", ["A lecture on indexing"], seed=1)),
-        (5, slide("Outline", bullets[:1], seed=2)),
-        (5, slide("Outline", bullets[:2], seed=2)),
-        (5, slide("Outline", bullets[:3], seed=2)),
-        (5, slide("Outline", bullets, seed=2)),
-        (6, slide("A diagram", ["Two shapes"], shapes=shapes, seed=3)),
-        (6, slide("A diagram", ["Two shapes"], shapes=recoloured, seed=3)),
-        (6, slide("Decoding", words, seed=4)),
-        (6, slide("Decoding", changed, seed=4)),
-        (6, slide("Decoding", changed, bar=(40, 120, 90), seed=4)),
-        (6, slide("Questions?", [], seed=5)),
-    ]
-
-
-def typing_screen(t: float, lines: list[str], per_line: float) -> np.ndarray:
-    img = np.full((H, W, 3), 30, np.uint8)
-    cv2.rectangle(img, (0, 0), (W, 36), (60, 60, 70), -1)
-    cv2.putText(img, "terminal", (20, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (200, 200, 200), 1, cv2.LINE_AA)
-    shown = int(t / per_line) + 1
-    for i, line in enumerate(lines[:shown]):
-        cv2.putText(img, line, (20, 80 + 34 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.75, (120, 230, 120), 1, cv2.LINE_AA)
-    return img
-
-
-def screencast_timeline(seconds: float) -> list:
-    lines = [f"$ vidsearch index lecture{i:02d}.mp4 --interval 1  # file {i}" for i in range(40)]
-    shown = {}
-
-    def frame(t):
-        key = int(t / 4)
-        if key not in shown:
-            shown.clear()
-            shown[key] = typing_screen(t, lines, 4.0)
-        img = shown[key]
-        phase = t % 12
-        if 8 <= phase < 10:  # the pointer crosses the screen for two seconds of every twelve
-            img = img.copy()
-            x, y = int(200 + 400 * (phase - 8)), int(500 - 60 * (phase - 8))
-            pts = np.array([(x, y), (x, y + 22), (x + 6, y + 17), (x + 14, y + 20)], np.int32)
-            cv2.fillPoly(img, [pts], (255, 255, 255))
-        return img
-
-    frame.key = lambda t: (int(t / 4), t if 8 <= t % 12 < 10 else None)  # what is on screen at t
-    return [(seconds, frame)]
-
-
-def street(seed: int = 7) -> np.ndarray:
-    """A still street-like scene 20 % larger than the frame (so that a similar shot can be cut from it)."""
-    rng = np.random.default_rng(seed)
-    w, h = int(W * 1.2), int(H * 1.2)
-    img = cv2.resize(rng.integers(60, 200, (4, 6, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
-    img[: h // 3] = np.linspace([150, 190, 235], [200, 220, 240], h // 3)[:, None, :].astype(np.uint8)
-    for i in range(9):
-        x0, bw = int(i * w / 9), int(w / 9) - 10
-        top = int(rng.integers(h // 6, h // 2))
-        colour = tuple(int(c) for c in rng.integers(70, 180, 3))
-        cv2.rectangle(img, (x0, top), (x0 + bw, int(h * 0.7)), colour, -1)
-        for wy in range(top + 20, int(h * 0.7) - 30, 45):
-            for wx in range(x0 + 12, x0 + bw - 20, 35):
-                lit = rng.random() < 0.4
-                cv2.rectangle(img, (wx, wy), (wx + 18, wy + 26), (230, 225, 170) if lit else (50, 60, 80), -1)
-    img[int(h * 0.7):] = (95, 95, 100)
-    cv2.line(img, (0, int(h * 0.85)), (w, int(h * 0.85)), (230, 230, 230), 6)
-    grain = rng.normal(0, 6, img.shape)
-    return np.clip(img + grain, 0, 255).astype(np.uint8)
-
-
-def person(img: np.ndarray, x: int, y: int, scale: float, colour) -> None:
-    r = int(28 * scale)
-    cv2.circle(img, (x, y - int(150 * scale)), r, (200, 160, 130), -1, cv2.LINE_AA)
-    cv2.rectangle(img, (x - int(40 * scale), y - int(120 * scale)), (x + int(40 * scale), y), colour, -1)
-    cv2.rectangle(img, (x - int(35 * scale), y), (x + int(35 * scale), y + int(110 * scale)), (40, 40, 60), -1)
-
-
-def camera_timeline() -> list:
-    scene = street()
-    view = scene[40:40 + H, 60:60 + W].copy()
-    similar = cv2.resize(scene[0:int(H * 1.12), 0:int(W * 1.12)], (W, H), interpolation=cv2.INTER_AREA)
-
-    def walk(t):  # someone walks into the lower-left quarter and stops there
-        img = view.copy()
-        x = int(40 + min(t, 4) * 85)
-        person(img, x, 520, 1.4, (180, 40, 40))
-        return img
-
-    standing = walk(4.0)
-
-    def leave(t):
-        img = view.copy()
-        person(img, int(380 - (t + 0.5) * 150), 520, 1.4, (180, 40, 40))
-        return img
-
-    def car(t):
-        img = view.copy()
-        x = int(-250 + t * 600)
-        cv2.rectangle(img, (x, 560), (x + 340, 660), (30, 90, 200), -1)
-        cv2.rectangle(img, (x + 60, 500), (x + 260, 560), (30, 90, 200), -1)
-        return img
-
-    def far(t):  # a small figure far away: 1/100 of the frame
-        img = view.copy()
-        person(img, int(900 + t * 20), 430, 0.4, (40, 40, 180))
-        return img
-
-    return [(10, view), (4, walk), (6, standing), (3, leave), (8, view), (3, car), (8, view), (6, far),
-            (8, similar), (4, view)]
-
-
-def footage(work: Path) -> dict[str, tuple[Path, list | None]]:
-    """kind → (video, its timeline; None where every frame differs)."""
-    work.mkdir(parents=True, exist_ok=True)
-    out = {"slides": ("slides.mp4", deck(), 6), "slides-dark": ("slides_dark.mp4", deck(), 20),
-           "screencast": ("screencast.mp4", screencast_timeline(60), 0),
-           "camera": ("camera.mp4", camera_timeline(), 8)}
-    out = {k: (render(work / name, timeline, noise), timeline) for k, (name, timeline, noise) in out.items()}
-    out["changing"] = (make_video(work / "changing_60s.mp4", 60), None)
-    return out
 
 
 def text_slide(word: str) -> np.ndarray:
@@ -301,18 +119,6 @@ def truth(timeline: list | None, times: np.ndarray) -> list:
 
 def encode(embedder, rgbs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([embedder.encode_images(rgbs[i:i + 16]) for i in range(0, len(rgbs), 16)])
-
-
-def samples(path: Path, side: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(times, pictures) of the samples vidsearch takes every second."""
-    from vidsearch.extract import open_media
-
-    media = open_media(str(path))
-    try:
-        frames = list(media.frames(1.0, side))
-    finally:
-        media.close()
-    return np.array([f.t for f in frames]), [f.rgb for f in frames]
 
 
 def run_gate(rgbs: list[np.ndarray], vecs: np.ndarray, labels: list | None, thresholds: Thresholds | None = None):
@@ -416,7 +222,7 @@ def sweep(models: dict, footage_rgbs: dict, codec: dict, picks: list) -> None:
     would do."""
     noise, changes = [], []  # noise: (group, Difference); changes: (family, model, Difference, cosine)
     for name, embedder in models.items():
-        generated = {k: v for k, v in footage_rgbs[name].items() if not k.startswith("real:")}
+        generated = {k: v for k, v in footage_rgbs[name].items() if not k.startswith(("real:", "untuned:"))}
         footage_pairs(name, generated, noise, changes)
         codec_pairs(name, embedder, codec[name], noise, changes)
         perturbed_pairs(name, embedder, footage_rgbs[name], picks, changes)
@@ -570,20 +376,25 @@ def main() -> None:
     ap.add_argument("--decode", action="store_true", help="time the decoder shortcuts (instead of the gate)")
     ap.add_argument("--real", nargs="*", default=[])
     ap.add_argument("--work", default=None, help="where generated footage is kept (default: a temporary folder)")
+    ap.add_argument("--quick", action="store_true",
+                    help="8 s of the untuned footage, the test model, one decode each (the sweep is not run)")
     args = ap.parse_args()
     import tempfile
 
     from vidsearch.embed import Embedder
 
     work = Path(args.work or tempfile.mkdtemp(prefix="vidsearch_change_"))
-    sources = dict(footage(work / "footage"))
+    sources = {} if args.quick else dict(footage(work / "footage"))
+    # Footage the thresholds were not chosen on: measured beside, never part of the sweep.
+    sources.update({f"untuned:{k}": v for k, v in untuned_footage(work / "footage", 8 if args.quick else 60).items()})
     sources.update({f"real:{Path(f).stem}": (Path(f), None) for f in args.real})
     paths = {"tiny": TINY, "vitb32": None}
     models = {name: Embedder(paths[name] or random_vit_b32(work / "vit_b32_random"))
-              for name in args.models.split(",") if name}
-    if args.decode:
-        part_decode(sources, models)
-        return
+              for name in ("tiny" if args.quick else args.models).split(",") if name}
+    if args.decode or args.quick:
+        part_decode(sources, models, repeats=1 if args.quick else 2)
+        if not args.quick:
+            return
     got = part_gate(models, sources)
     if args.sweep:
         part_sweep(work, models, sources, got)

@@ -1,8 +1,8 @@
 """How alike are one video's frames in two encodings, against frames of other videos? Chooses search.COPY_COSINE.
 
-    python benchmarks/copies.py [--media DIR] [--seconds 20] [--work DIR]
+    python -m benchmarks.copies [--media DIR] [--seconds 20] [--work DIR] [--quick]
 
-Makes videos (coloured shapes as tests/media.py draws them, and FFmpeg's test patterns), or takes the videos in
+Makes videos (coloured shapes as benchmarks.common draws them, and FFmpeg's test patterns), or takes the videos in
 `--media DIR` (their first `--seconds`), re-encodes each with the bundled ffmpeg to MPEG-2 in .mpg, MPEG-4 part 2 in
 .avi and H.264 at half the size and a low rate in .mp4, indexes all of them with the tiny test model and with
 ViT-B-32 with random weights, and prints for each model the cosine between the stored vectors of
@@ -20,23 +20,16 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-from bench import platform_line, random_vit_b32, table  # noqa: E402 - benchmarks/ is first on sys.path
-from media import FFMPEG, segments_video  # noqa: E402
+from benchmarks.common import FFMPEG, TINY, machine, random_vit_b32, segments_video, table
+from vidsearch import Index
+from vidsearch.search import ALIKE_SHARE, COINCIDE, COPY_COSINE, aligned_cosines
 
-from vidsearch import Index  # noqa: E402
-from vidsearch.search import ALIKE_SHARE, COINCIDE, COPY_COSINE, aligned_cosines  # noqa: E402
-
-TINY = f"local-dir:{ROOT / 'tests' / 'tiny_clip' / 'model'}"
 ENCODINGS = {  # suffix: ffmpeg output arguments
     "mpeg2.mpg": ["-c:v", "mpeg2video", "-q:v", "6", "-an"],
     "mpeg4.avi": ["-c:v", "mpeg4", "-q:v", "8", "-an"],
@@ -58,7 +51,7 @@ def ffmpeg(*args: str) -> None:
         subprocess.run([FFMPEG, "-y", "-loglevel", "error", *args], check=True)
 
 
-def originals(work: Path, media: Path | None, seconds: float) -> list[Path]:
+def originals(work: Path, media: Path | None, seconds: float, quick: bool = False) -> list[Path]:
     out = work / "originals"
     out.mkdir(parents=True, exist_ok=True)
     if media is not None:
@@ -69,12 +62,12 @@ def originals(work: Path, media: Path | None, seconds: float) -> list[Path]:
             ffmpeg("-i", str(src), "-t", str(seconds), "-c", "copy", "-an", str(dst))  # the original's own encoding
             videos.append(dst)
         return videos
-    videos = [out / f"shapes{n}.mp4" for n in range(4)]
+    videos = [out / f"shapes{n}_{seconds:g}s.mp4" for n in range(2 if quick else 4)]
     for path, plan, bg in zip(videos, SHAPES * 2, ["white", "white", "black", "grey"]):
         if not path.is_file():
-            segments_video(path, plan, background=bg)
-    for n, pattern in enumerate(PATTERNS):
-        dst = out / f"pattern{n}.mp4"
+            segments_video(path, [(s * seconds / 20, *rest) for s, *rest in plan], background=bg)
+    for n, pattern in enumerate(PATTERNS[:1] if quick else PATTERNS):
+        dst = out / f"pattern{n}_{seconds:g}s.mp4"
         ffmpeg("-f", "lavfi", "-i", pattern, "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
                "-pix_fmt", "yuv420p", str(dst))
         videos.append(dst)
@@ -153,12 +146,17 @@ def main() -> None:
     ap.add_argument("--media", type=Path, help="a folder of videos to use instead of generated ones")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the generated videos, or how much of each")
     ap.add_argument("--work", type=Path, help="where to keep media and indexes (default: a temporary folder)")
+    ap.add_argument("--quick", action="store_true", help="3 generated videos of 4 s, the test model only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        groups = encodings(work, originals(work, args.media, args.seconds))
-        print(f"{len(groups)} videos x {1 + len(ENCODINGS)} encodings ({', '.join(ENCODINGS)}); {platform_line()}")
-        for name, model in [("tiny test model", TINY), ("ViT-B-32, random weights", random_vit_b32(work / "vitb32"))]:
+        seconds = 4.0 if args.quick else args.seconds
+        groups = encodings(work, originals(work, args.media, seconds, args.quick))
+        print(f"{len(groups)} videos x {1 + len(ENCODINGS)} encodings ({', '.join(ENCODINGS)}); {machine()}")
+        models = [("tiny test model", TINY)]
+        if not args.quick:
+            models.append(("ViT-B-32, random weights", random_vit_b32(work / "vitb32")))
+        for name, model in models:
             with Index(work / f"index-{name.split()[0]}", model=model) as idx:
                 idx.add([str(p) for group in groups for p in group])
                 report(name, *cosines(idx, groups))

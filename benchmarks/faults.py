@@ -1,11 +1,12 @@
 """Crash safety of `vidsearch index`: SIGKILL at random moments, then check the index and a re-run.
 
-    python benchmarks/faults.py [--trials 20] [--seed 0] [--work DIR]
+    python -m benchmarks.faults [--trials 20] [--seed 0] [--work DIR] [--quick]
 
 Indexes a generated folder once cleanly to learn its catalog (the set of (path, t)) and how long a run takes.
 Each trial then starts `vidsearch index` into a fresh index, kills its process group with SIGKILL after a random
 (seeded) delay within that time, checks that the index opens with only frames a clean run has, re-runs the same
 command to the end and compares the catalog with the clean run's. Prints the trials and the failures (goal 0).
+--quick: 1 trial over a library of 2 videos and a photo.
 """
 from __future__ import annotations
 
@@ -21,23 +22,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from media import draw, segments_video  # noqa: E402
+from benchmarks.common import TINY as MODEL
+from benchmarks.common import draw, segments_video
+from vidsearch.index import Index
 
-from vidsearch.index import Index  # noqa: E402
-
-MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 RUN_TIMEOUT = 300
 
 
-def build_library(folder: Path) -> None:
+def build_library(folder: Path, videos: int = 6, photos: int = 4) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     colours = ["red", "green", "blue", "yellow", "orange", "purple"]
-    for i in range(6):
+    for i in range(videos):
         segments_video(folder / f"video{i}.mp4", [(3, s, colours[(i + j) % 6])
                                                   for j, s in enumerate(["circle", "square", "triangle"])])
-    for i, shape in enumerate(["circle", "square", "triangle", "circle"]):
+    for i, shape in enumerate(["circle", "square", "triangle", "circle"][:photos]):
         Image.fromarray(draw(shape, colours[i], (200, 150))).save(folder / f"photo{i}.png")
 
 
@@ -84,12 +82,16 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true", help="1 trial, a library of 2 videos and a photo")
     opts = ap.parse_args()
+    if opts.quick:
+        opts.trials = 1
     rng = np.random.default_rng(opts.seed)
     with tempfile.TemporaryDirectory() as tmp:
         work = opts.work or Path(tmp)
         library = work / "library"
-        build_library(library)
+        build_library(library, *((2, 1) if opts.quick else (6, 4)))
+
         created, clean_time = run(library, work / "clean")
         expected = catalog(work / "clean")
         print(f"clean run: {clean_time:.1f} s ({created:.1f} s before frames are written), "

@@ -1,9 +1,9 @@
 """Filtered search at scale: latency of Index.search with a filter that keeps 1 % of the frames, and that k results
 come back.
 
-    python benchmarks/filters.py [--frames 1000000] [--queries 100] [--work DIR]
+    python -m benchmarks.filters [--frames 1000000] [--queries 100] [--work DIR] [--quick]
 
-The library is bench.py's synthetic clustered 512-d unit vectors written straight into a real catalog: 99 % of the
+The library is benchmarks.common's synthetic clustered 512-d unit vectors written into a real catalog: 99 % of the
 frames in videos of 1,000 frames (in 100 folders, one made a day, 1,000 to 1,099 s long) and 1 % in photos of one
 frame each, interleaved with the videos (their frame ids spread over the whole index). The FAISS index is the kind
 vidsearch picks for that size (IVF at 1M frames). Each filter below keeps about 1 % of the frames, in a different
@@ -11,7 +11,7 @@ way: one folder, the photos, ten days, the longest videos; then one video (1,000
 built from the 1 % left out). Filters keeping at most vectors.BRUTE_LIMIT frames are searched by brute force.
 
 A query is `Index.search(text, k=10, per_video=0, min_score=-1)` with the filter: encoding the text (ViT-B-32
-with random weights, as bench.py's search part), the filtered FAISS search, moments and the catalog lookup.
+with random weights, as `bench search`), the filtered FAISS search, moments and the catalog lookup.
 "first" is the first query with a filter: it reads the filter's frames from the catalog (cached until the catalog
 changes). "CPU" is the process's CPU time a query (all its threads): what a query costs whatever else the machine
 runs, where wall-clock times also count the waits for a core. recall@10 compares the top 10 of the 100 nearest
@@ -22,20 +22,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import TINY, library, machine, random_vit_b32, table
+from vidsearch.store import Store
 
-from vidsearch.store import Store  # noqa: E402 - after the path is set
-
-D = 512
 PER_VIDEO = 1000
 FOLDERS = 100
 DAY0 = dt.date(2015, 1, 1)
@@ -47,11 +42,9 @@ def layout(n: int) -> tuple[int, int]:
     return (n - photos) // PER_VIDEO, photos
 
 
-def fill(root: Path, n: int, model: str) -> float:
+def fill(root: Path, n: int, model: str, dim: int) -> float:
     """The library of n frames in a real index folder, its FAISS index built; seconds (0: an earlier run left it)."""
     import shutil
-
-    from scale import library
 
     if Store.exists(root):
         store = Store(root)
@@ -62,8 +55,8 @@ def fill(root: Path, n: int, model: str) -> float:
     t = time.perf_counter()
     shutil.rmtree(root, ignore_errors=True)
     videos, photos = layout(n)
-    store = Store.create(root, model=model, pretrained="", dim=D, interval=1.0, min_score=0.2)
-    stream, buf = library(videos * PER_VIDEO + photos), np.zeros((0, D), np.float32)
+    store = Store.create(root, model=model, pretrained="", dim=dim, interval=1.0, min_score=0.2)
+    stream, buf = library(videos * PER_VIDEO + photos, d=dim), np.zeros((0, dim), np.float32)
 
     def take(m: int) -> np.ndarray:  # the library's next m vectors, 100,000 made at a time
         nonlocal buf
@@ -150,17 +143,15 @@ def measure(root: Path, n: int, queries: int) -> list[list]:
 
 def recall(root: Path, n: int, queries: int) -> list[list]:
     """recall@10 of the 100 frames a filtered search hands to moments, against the exact nearest kept frames."""
-    from scale import library
-
     from vidsearch.search import Query, source_filter
 
     store = Store(root)
     ids = np.sort(store.catalog.frame_ids())
-    vecs = np.empty((len(ids), D), np.float32)
+    vecs = np.empty((len(ids), store.vectors.dim), np.float32)
     for s in range(0, len(ids), 10_000):
         got = store.catalog.vectors(ids[s:s + 10_000].tolist())
         vecs[s:s + len(got)] = np.stack([got[i] for i in ids[s:s + 10_000]])
-    qs = next(library(queries, noise_seed=12345))
+    qs = next(library(queries, noise_seed=12345, d=store.vectors.dim))
     rows = []
     for name, fields in filters(n).items():
         where = source_filter(Query(**fields))
@@ -182,13 +173,12 @@ def compare_small(root: Path, queries: int) -> list[list]:
     """The one-folder and one-video filters searched both ways: brute force over their cached vectors, and FAISS
     with a selector (VectorCache.search for 100 frames, no text encoding), against the unfiltered search. A fresh
     Store for each: nothing cached."""
-    from scale import library
-
     from vidsearch import vectors
     from vidsearch.search import Query, source_filter
 
-    qs = next(library(queries, noise_seed=777))
     store = Store(root)
+    qs = next(library(queries, noise_seed=777, d=store.vectors.dim))
+
     runs = [("whole index", f"{vectors.kind_for(store.catalog.counts()['frames'])}, no filter", None, 0)]
     store.close()
     for name, fields in (("one video", {"folder": "/library/f00/v00000.mp4"}),
@@ -215,27 +205,21 @@ def compare_small(root: Path, queries: int) -> list[list]:
     return rows
 
 
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n{title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for r in rows:
-        print("| " + " | ".join(str(c) for c in r) + " |")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-filters")
+    ap.add_argument("--quick", action="store_true", help="20,000 frames, 5 queries, the test model (64-d)")
     args = ap.parse_args()
-    from bench import platform_line, random_vit_b32
-
+    if args.quick:
+        args.frames, args.queries = 20_000, 5
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} CPUs, {platform_line()}")
-    model = random_vit_b32(args.work / "vit-b-32-random")
-    root = args.work / f"filters_{args.frames}"
-    build = fill(root, args.frames, model)
+    print(f"machine: {machine()}")
+    model = TINY if args.quick else random_vit_b32(args.work / "vit-b-32-random")
+    dim = 64 if args.quick else 512
+    root = args.work / f"filters_{args.frames}_{dim}"
+    build = fill(root, args.frames, model, dim)
     print(f"library: {args.frames:,} frames" + (f", built in {build:.0f} s" if build else " (built earlier)"))
     table(f"Index.search(text, k=10, per_video=0, min_score=-1) with a filter, {args.frames:,} frames, "
           f"{args.queries} queries each (ms)",

@@ -1,8 +1,9 @@
 """vidsearch retrieval quality: text->moment and text->video recall on a labelled set of captioned video spans.
 
-    python benchmarks/quality.py VIDEOS CAPTIONS [--model NAME] [--pretrained TAG] [--index DIR] [--interval S]
+    python -m benchmarks.quality VIDEOS CAPTIONS [--model NAME] [--pretrained TAG] [--index DIR] [--interval S]
                                  [--rank-k N] [--limit N] [--json]
-    python benchmarks/quality.py [--generate] [--work DIR] [--json]      # offline: a generated set, the test model
+    python -m benchmarks.quality [--generate] [--videos 60] [--work DIR] [--json] [--quick]
+                                 # offline: a generated set, the test model (--quick: 6 videos)
 
 CAPTIONS holds rows of (video, start, end, caption) as JSONL, a JSON list, CSV/TSV or Charades-STA's own text
 lines (`VID START END##sentence`). Column names of Charades-STA, QVHighlights, ActivityNet Captions and
@@ -39,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-TEST_MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
+from benchmarks.common import TINY as TEST_MODEL
+from benchmarks.common import segments_video
+
 IOUS = (0.3, 0.5)
 RECALL_AT = (1, 5, 10)
 
@@ -187,16 +188,15 @@ def video_finder(folder: Path):
 
 # -- the generated set -------------------------------------------------------------------------------------------
 
-def generate(folder: Path, n_videos: int = 10, seed: int = 0) -> Path:
+def generate(folder: Path, n_videos: int = 60, seed: int = 0) -> Path:
     """n_videos short videos of 4 coloured-shape segments each (1.5 to 4 s, so that some boundaries fall between
     1 s samples), on white, grey or black; colour/shape pairs come from a pool of 14, so most appear in 2-4 videos.
     One caption per segment, worded like the test model's training captions: mostly "a red circle" (ambiguous
     across videos), a quarter naming the background too ("... on a grey background"), plus one shape-only caption
     per video ("a circle", for a shape that appears once in that video; many other videos show one too).
-    Writes folder/videos/*.mp4 and folder/captions.jsonl, and returns the latter."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from media import segments_video
-
+    Writes folder/videos/*.mp4 and folder/captions.jsonl, and returns the latter. What it measures is the tiny
+    test model on the kind of pictures it was trained on: a check that search ranks what the model tells apart,
+    not a figure for a real model on real footage."""
     rng = np.random.default_rng(seed)
     colours = ["red", "green", "blue", "yellow", "orange", "purple", "white", "black"]
     combos = [(c, s) for c in colours for s in ("circle", "square", "triangle")]
@@ -326,6 +326,9 @@ def table(res: dict) -> str:
     data = (f"{d['captions']} captions ({d['timed']} with times, {d['distinct']} distinct texts) over "
             f"{d['videos']} videos ({d['frames']} frames indexed, {d['index_seconds']:.1f} s to index)")
     lines = [setup, data]
+    if m["generated"]:
+        lines.append(f"(generated set: the tiny test model on coloured shapes, the pictures it was trained on; a video "
+                     f"picked at random is in the top 10 of {d['videos']} with chance {min(1, 10 / d['videos']):.0%})")
     if d["missing"]:
         lines.append(f"{d['missing']} captions skipped: their video was not found under VIDEOS or not indexed")
     lines += ["", f"{'':30}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'median rank':>14}{'queries':>9}"]
@@ -357,6 +360,9 @@ def _arguments(argv) -> argparse.Namespace:
     ap.add_argument("captions", nargs="?", help="JSONL/JSON/CSV/TSV/Charades-STA file of (video, start, end, caption)")
     ap.add_argument("--generate", action="store_true", help="build a labelled set offline with the test model")
     ap.add_argument("--work", help="with --generate: keep the generated videos and captions here")
+    ap.add_argument("--videos", type=int, default=60, dest="n_videos",
+                    help="with --generate: how many videos (default 60, so that text->video R@10 can fail)")
+    ap.add_argument("--quick", action="store_true", help="with --generate: 6 videos (seconds; figures mean nothing)")
     ap.add_argument("--model", help="open_clip model (default: vidsearch's; with --generate: the test model)")
     ap.add_argument("--pretrained")
     ap.add_argument("--index", help="index folder to create or reuse (default: a temporary one, deleted after)")
@@ -372,6 +378,8 @@ def _arguments(argv) -> argparse.Namespace:
         ap.error("--generate takes no VIDEOS or CAPTIONS")
     if args.videos and not Path(args.videos).is_dir():
         ap.error(f"{args.videos} is not a folder")
+    if args.quick:
+        args.n_videos = 6
     return args
 
 
@@ -383,7 +391,8 @@ def _labelled_set(args, cleanup: list) -> tuple[Path, Path, str | None]:
     if not args.work:
         cleanup.append(work)
     t = time.perf_counter()
-    captions_path = generate(work)
+    captions_path = generate(work, args.n_videos)
+
     videos_dir = work / "videos"
     print(f"generated {len(list(videos_dir.iterdir()))} videos in {time.perf_counter() - t:.1f} s under {work}",
           file=sys.stderr)

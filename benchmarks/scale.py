@@ -1,15 +1,16 @@
 """Search beyond RAM: build time, RAM and disk per frame, latency and recall@10 of each FAISS kind at 1M+ frames.
 
-    python benchmarks/scale.py [--sizes 1000000] [--kinds exact,ivf,ivfpq] [--rerank 10] [--queries 200]
-                               [--cold 50] [--work DIR]
+    python -m benchmarks.scale [--sizes 1000000] [--kinds exact,ivf,ivfpq] [--rerank 10] [--queries 200]
+                               [--cold 50] [--work DIR] [--quick]
 
-The library is bench.py's synthetic clustered 512-d unit vectors (4,096 centres), written straight into a real
+The library is benchmarks.common's synthetic clustered 512-d unit vectors (4,096 centres), written into a real
 catalog (1,000 frames a source, through Catalog.write and add_source). Each kind is built from the catalog and then
 queried in fresh processes, so RSS figures are that kind's alone. A query is what search.py asks the store for a
 page of 10 moments: the 100 nearest frames (VectorCache.search, with the compressed kind's re-ranking from the
 catalog; no text encoding), and recall@10 is the overlap of their top 10 with the exact top 10, for held-out frames
-of the same library ("more like this") and for vectors off the library's clusters (bench.py's held-out queries; text
-queries sit apart from image embeddings too).
+of the same library ("more like this") and for vectors off the library's clusters (`bench search`'s held-out
+queries; text queries sit apart from image embeddings too). --quick: 5,000 frames, exact and IVF (IVF-PQ's training
+alone takes most of a minute), 20 queries.
 """
 from __future__ import annotations
 
@@ -25,29 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import ROOT, D, fill_catalog, library, synthetic
 
-D = 512
 WANT = 100  # frames search.py asks for, for k = 10 moments
 
 
-def library(n: int, seed: int = 0, noise_seed: int | None = None):
-    """bench.synthetic(n) 100,000 rows at a time (the same vectors); with noise_seed, new frames of the same
-    clusters."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((4096, D)).astype(np.float32)
-    if noise_seed is not None:
-        rng = np.random.default_rng(noise_seed)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        x = centres[rng.integers(0, len(centres), m)] + 0.6 * rng.standard_normal((m, D)).astype(np.float32)
-        yield x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 def queries(count: int) -> dict[str, np.ndarray]:
-    from bench import synthetic
-
     return {"held-out frames": next(library(count, noise_seed=12345)), "off-cluster": synthetic(count, seed=1)}
 
 
@@ -55,37 +39,6 @@ def rss_mb(field: str = "VmRSS") -> float:
     """This process's resident memory now (VmHWM: its peak; getrusage's would count the parent's from the fork)."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
-
-
-def fill(root: Path, n: int) -> float:
-    """A catalog of n frames with ids 1..n (sources of 1,000 frames, one write transaction per 100,000 frames);
-    seconds it took (0 if an earlier run left it)."""
-    import shutil
-
-    from vidsearch.catalog import Catalog
-
-    if Catalog.exists(root):
-        catalog = Catalog(root)
-        done = catalog.counts()["frames"]
-        catalog.close()
-        if done == n:
-            return 0.0
-    t = time.perf_counter()
-    shutil.rmtree(root, ignore_errors=True)
-    catalog = Catalog.create(root, {"model": "synthetic", "pretrained": "", "dim": D, "interval": 1.0,
-                                    "min_score": 0.2})
-    times = [float(i) for i in range(1000)]
-    done = 0
-    for chunk in library(n):
-        with catalog.write():
-            for at in range(0, len(chunk), 1000):
-                s = (done + at) // 1000
-                ids = catalog.add_source(f"/library/v{s:07d}.mp4", "video", 0, 0.0, 1000.0, 30.0, 1280, 720,
-                                         times[:len(chunk) - at], chunk[at:at + 1000])
-                assert ids[0] == done + at + 1, "frame ids must be 1..n: truth() relies on it"
-        done += len(chunk)
-    catalog.close()
-    return time.perf_counter() - t
 
 
 def truth(root: Path, n: int, qs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -171,7 +124,8 @@ def m_query(root: str, kind: str, count: int, cold: int, rerank: int) -> dict:
 
 
 def child(name: str, *args) -> dict:
-    p = subprocess.run([sys.executable, __file__, "_measure", name, json.dumps(args)], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "benchmarks.scale", "_measure", name, json.dumps(args)],
+                       capture_output=True, text=True, cwd=ROOT)
     if p.returncode:
         sys.exit(f"{name}{args} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -194,7 +148,10 @@ def main() -> None:
     ap.add_argument("--rerank", default=str(RERANK), help="re-ranking depths (× k) to time the compressed kind at")
     ap.add_argument("--cold", type=int, default=50, help="queries timed with the catalog out of the page cache")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-scale")
+    ap.add_argument("--quick", action="store_true", help="5,000 frames, exact and IVF, 20 queries")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.kinds, args.queries = "5000", "exact,ivf", 20
     from vidsearch.catalog import CATALOG
 
     rows = []
@@ -202,7 +159,7 @@ def main() -> None:
         root = args.work / f"lib_{n}"
         root.mkdir(parents=True, exist_ok=True)
         print(f"{n:,} frames: catalog ...", flush=True)
-        fill_s = fill(root, n)
+        fill_s = fill_catalog(root, n)
         gt = truth(root, n, queries(args.queries))
         catalog = (root / CATALOG).stat().st_size
         print(f"  catalog {catalog / n:.0f} B/frame (filled in {fill_s:.0f} s)", flush=True)

@@ -1,6 +1,6 @@
 """`vidsearch serve` while `vidsearch index` adds to the same index from another process.
 
-    python benchmarks/serve_while_indexing.py [--videos 12] [--threads 4]
+    python -m benchmarks.serve_while_indexing [--videos 12] [--threads 4] [--quick]
 
 Indexes a small library, starts `vidsearch serve` on 127.0.0.1 (a free port) with the tiny test model, measures
 search latency with nothing else running, then runs `vidsearch index` on a folder of new videos (10 s each, so
@@ -8,7 +8,7 @@ search latency with nothing else running, then runs `vidsearch index` on a folde
 sources: frames = old frames + 10 × new sources), a text search over everything (k=50, no per-video cap, no minimum
 score) and every hit's thumbnail. Prints the requests and errors during the run (goal 0), half-written sources seen
 (goal 0), search latency p50/p95 idle and during the run, and whether the first request after the run sees every
-new source (no restart).
+new source (no restart). --quick: 2 new videos, 2 threads.
 """
 from __future__ import annotations
 
@@ -25,13 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from media import segments_video  # noqa: E402
+from benchmarks.common import TINY as MODEL
+from benchmarks.common import segments_video
+from vidsearch.index import Index
 
-from vidsearch.index import Index  # noqa: E402
-
-MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 COLOURS = ["red", "green", "blue", "yellow", "orange", "purple"]
 SEARCH = "/api/search?q=a+triangle&k=50&per_video=0&min_score=-1"
 
@@ -46,21 +43,31 @@ def get(url: str) -> tuple[int, bytes, float]:
     return status, body, time.perf_counter() - t0
 
 
+def libraries(work: Path, index: Path, videos: int) -> tuple[int, int]:
+    """Three old videos, indexed into `index`, and `videos` new ones of 10 s; (old sources, old frames)."""
+    for i in range(3):
+        segments_video(work / "old" / f"old{i}.mp4", [(4, "circle", COLOURS[i])])
+    for i in range(videos):
+        shape = ("triangle", "square")[i // len(COLOURS) % 2]  # no two alike: a byte copy is not a new source
+        segments_video(work / "new" / f"new{i:02d}.mp4", [(10, shape, COLOURS[i % len(COLOURS)])])
+    with Index(index, model=MODEL) as idx:
+        idx.add([work / "old"])
+        return len(idx.sources()), idx.stats().frames
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=12)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--quick", action="store_true", help="2 new videos, 2 threads")
     opts = ap.parse_args()
+    if opts.quick:
+        opts.videos, opts.threads = 2, 2
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for i in range(3):
-            segments_video(work / "old" / f"old{i}.mp4", [(4, "circle", COLOURS[i])])
-        for i in range(opts.videos):
-            segments_video(work / "new" / f"new{i:02d}.mp4", [(10, "triangle", COLOURS[i % len(COLOURS)])])
         index = work / "index"
-        with Index(index, model=MODEL) as idx:
-            idx.add([work / "old"])
-            old_sources, old_frames = len(idx.sources()), idx.stats().frames
+        old_sources, old_frames = libraries(work, index, opts.videos)
         server = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--index", str(index),
                                    "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:

@@ -1,6 +1,6 @@
 """What reading subtitles and hearing speech cost, and how well each engine hears real recordings.
 
-    python benchmarks/speech.py [--quick] [--audio DIR] [--whisper MODEL ...] [--sizes tiny,base,small]
+    python -m benchmarks.speech [--quick] [--audio DIR] [--whisper MODEL ...] [--sizes tiny,base,small]
 
 Recordings: the LibriVox clips (public domain, read English, with their transcripts) that PocketSphinx's source
 package ships in test/data/librivox; without --audio they are fetched once with
@@ -33,6 +33,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
+from benchmarks.common import random_whisper
 from vidsearch import speech
 from vidsearch.errors import ModelLoadError
 from vidsearch.extract.subtitles import read_sidecar
@@ -139,13 +140,10 @@ def bench_engines(engs, clips, video: Path, seconds: float) -> None:
 
 def bench_sizes(sizes: list[str], folder: Path, video: Path, seconds: float) -> None:
     """Per-hour cost of Whisper-sized models with random weights, made to decode TOKENS_PER_WINDOW tokens."""
-    sys.path.insert(0, str(HERE.parent / "tests"))  # random_whisper.py
-    import random_whisper
-
     print(f"\n{'random-weight size':<28} {'CPU s per hour of video':>31}")
     for size in sizes:
         layers, width, heads = SIZES[size]
-        path = random_whisper.write(folder / size, layers=layers, width=width, heads=heads, words=50353)
+        path = random_whisper(folder / size, layers=layers, width=width, heads=heads, words=50353)
         eot = 50354  # after [UNK] and the words: never chosen, so each window decodes TOKENS_PER_WINDOW tokens
         eng = speech.Whisper(str(path), options={
             "temperature": 0.0, "suppress_tokens": [eot], "max_new_tokens": TOKENS_PER_WINDOW,
@@ -170,12 +168,12 @@ def bench_subtitles(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="1 minute of video, sizes tiny and base only")
+    ap.add_argument("--quick", action="store_true", help="1 minute of video, size tiny only")
     ap.add_argument("--audio", type=Path, help="a folder holding the LibriVox clips (*.wav with *.txt)")
     ap.add_argument("--whisper", action="append", default=[], help="a real Whisper model to try (size or folder)")
-    ap.add_argument("--sizes", help="random-weight Whisper sizes to time (default tiny,base,small; quick tiny,base)")
+    ap.add_argument("--sizes", help="random-weight Whisper sizes to time (default tiny,base,small; quick tiny)")
     args = ap.parse_args(argv)
-    sizes = (args.sizes or ("tiny,base" if args.quick else "tiny,base,small")).split(",")
+    sizes = (args.sizes or ("tiny" if args.quick else "tiny,base,small")).split(",")
     minutes = 1 if args.quick else 5
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {minutes} min of video")
     clips = librivox(args.audio)

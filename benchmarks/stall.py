@@ -1,12 +1,13 @@
 """A decoder that hangs for real, inside FFmpeg, under `vidsearch index` (the Python API, in this process).
 
-    python benchmarks/stall.py [--timeout 5] [--runs 2]
+    python -m benchmarks.stall [--timeout 5] [--runs 2] [--quick]
 
 Generates 8 videos of 10 s and indexes them into fresh indexes: once cleanly, then `--runs` times with each of two
 real native hangs standing in for the fourth video: PyAV stuck in av.open() on a FIFO nobody writes ("open"), and
 PyAV stuck reading a FIFO that was fed the first half of an MPEG-TS and then goes silent ("read"). Each run must
 skip that video as stalled and index the other 7; the stuck threads are left behind, so each run's process must
-also exit (every run is a fresh process). Prints each run and the failures (goal 0).
+also exit (every run is a fresh process). Prints each run and the failures (goal 0). --quick: one run of each
+hang (no clean run), a 2 s timeout.
 """
 from __future__ import annotations
 
@@ -19,11 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from media import FFMPEG, segments_video  # noqa: E402
+from benchmarks.common import FFMPEG, ROOT, segments_video
+from benchmarks.common import TINY as MODEL
 
-MODEL = "local-dir:" + str(ROOT / "tests" / "tiny_clip" / "model")
 STUCK = "v3.mp4"
 
 
@@ -96,7 +95,10 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=5.0, help="the run's decode timeout, seconds")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--child", nargs=2, metavar=("WORK", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="one run of each hang, a 2 s timeout")
     opts = ap.parse_args()
+    if opts.quick:
+        opts.runs, opts.timeout = 1, 2.0
     if opts.child:
         one_run(Path(opts.child[0]), opts.child[1], opts.timeout)
         return
@@ -105,16 +107,18 @@ def main() -> None:
         work = Path(tmp)
         colours = ["red", "green", "blue", "yellow"]
         for i in range(8):
-            segments_video(work / "lib" / f"v{i}.mp4", [(10, "circle", colours[i % 4])])
+            segments_video(work / "lib" / f"v{i}.mp4", [(10, "circle" if i < 4 else "square", colours[i % 4])])
         subprocess.run([FFMPEG, "-loglevel", "error", "-i", str(work / "lib" / "v0.mp4"), "-c", "copy", "-f", "mpegts",
                         str(work / "v0.ts")], check=True)
         os.mkfifo(work / "never.fifo")
         os.mkfifo(work / "feed.fifo")
-        for mode in ["clean"] + ["open", "read"] * opts.runs:
+        for mode in ([] if opts.quick else ["clean"]) + ["open", "read"] * opts.runs:
             t0 = time.monotonic()
             try:
-                proc = subprocess.run([sys.executable, __file__, "--timeout", str(opts.timeout), "--child", str(work),
-                                       mode], capture_output=True, text=True, timeout=300)
+                proc = subprocess.run([sys.executable, "-m", "benchmarks.stall", "--timeout", str(opts.timeout),
+                                       "--child", str(work), mode], capture_output=True, text=True, timeout=300,
+                                      cwd=ROOT)
+
             except subprocess.TimeoutExpired:
                 failures += 1
                 print(f"{mode}: did not end in 300 s")

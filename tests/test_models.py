@@ -1,11 +1,12 @@
-"""The models of docs/models.md run through vidsearch: each one's image tower, with random weights, takes a frame
-through Embedder.encode_images exactly as the model's own open_clip preprocessing (input size, resize mode,
-interpolation, mean and std of its pretrained tag) would feed it.
+"""The models the guide covers (benchmarks.common.GUIDE_MODELS, which docs/models.md must match, section by section)
+run through vidsearch: each one's image tower, with random weights, takes a frame through Embedder.encode_images
+exactly as the model's own open_clip preprocessing (input size, resize mode, interpolation, mean and std of its
+pretrained tag) would feed it.
 
 To stay cheap and offline, the text tower of each test model is a stand-in (one narrow layer, open_clip's CLIP
 tokenizer): SigLIP2's Gemma tokenizer comes from the Hugging Face hub and needs `transformers`, neither of which is
 here, and the text tower is not what differs between these models' image paths. The three largest models are left
-to benchmarks/bench.py (part `models`), which runs every model whole, text tower included.
+to `python -m benchmarks.bench models`, which runs every model whole, text tower included.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from random_model import random_model
 
-# (open_clip name, pretrained tag) of each section of docs/models.md: what the guide lists is what is tested.
-MODELS = re.findall(r"^### (\S+) · (\S+)", (Path(__file__).resolve().parent.parent / "docs" / "models.md")
-                    .read_text(encoding="utf-8"), flags=re.M)
+from benchmarks.common import GUIDE_MODELS as MODELS
+from benchmarks.common import random_model
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "models.md"
 LEFT_TO_BENCH = {
     "ViT-B-16-SigLIP2": "same code and preprocessing as ViT-B-32-SigLIP2-256 (timm SigLIP ViT, squash, bicubic) at "
                         "patch 16 and 224 px; left to bench.py models to keep this file under 40 s",
@@ -50,9 +51,17 @@ def open_clip_input(pp: dict, rgb: np.ndarray, resize_mode: str):
     return transform(Image.fromarray(rgb))[None]
 
 
-def test_the_guide_names_its_models():
+def test_the_guide_has_a_section_per_model_in_order():
     names = [name for name, _ in MODELS]
     assert names[0] == "ViT-B-32" and len(names) == len(set(names)) >= 5 and set(LEFT_TO_BENCH) <= set(names)
+    sections = re.findall(r"^### (\S+) · (\S+)", GUIDE.read_text(encoding="utf-8"), flags=re.M)
+    assert sections == MODELS, "docs/models.md's model sections and benchmarks.common.GUIDE_MODELS differ"
+
+
+def test_the_default_model_is_the_guides_first():
+    from vidsearch.embed import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    assert MODELS[0] == (DEFAULT_MODEL, DEFAULT_PRETRAINED)
 
 
 @pytest.mark.parametrize(("name", "pretrained"), MODELS, ids=[m[0] for m in MODELS])

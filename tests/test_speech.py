@@ -137,9 +137,9 @@ def test_an_unknown_engine_is_one_sentence():
 def random_whisper(tmp_path_factory) -> Path:
     pytest.importorskip("faster_whisper", reason="faster-whisper comes with the speech extra")
     pytest.importorskip("transformers", reason="transformers builds the random-weight Whisper model")
-    import random_whisper
+    from benchmarks.common import random_whisper
 
-    return random_whisper.write(tmp_path_factory.mktemp("whisper"))
+    return random_whisper(tmp_path_factory.mktemp("whisper"))
 
 
 @needs_espeak

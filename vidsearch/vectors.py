@@ -22,7 +22,8 @@ import numpy as np
 
 from .catalog import SourceFilter
 
-# Above this many frames, exact search stops meeting its latency goal on a laptop CPU (benchmarks/bench.py search).
+# Above this many frames IVF answers clearly cheaper than exact search (3x at 1M frames, where exact still took under
+# 100 ms on a quiet 2-core CPU: python -m benchmarks.bench search, docs/performance.md).
 EXACT_LIMIT = 200_000
 # Above this many frames, IVF's float vectors (2 KB a frame at 512-d) would take over 2 GB in every reader: compress.
 # At 1M frames IVF-PQ held 93 B a frame against IVF's 2.1 KB, for recall@10 0.94 against 0.97 and ~35 ms more a

@@ -188,7 +188,7 @@ def read_image(upload: FileStorage) -> np.ndarray:
 def _trim() -> None:
     """Give the memory freed after decoding back to the system. glibc keeps freed memory in each thread's arena for
     later use: without this, 500 uploads of long images (up to 240 MB each while decoded) left the server 1.3 GB
-    larger (tests/upload_rss.py)."""
+    larger (python -m benchmarks.load)."""
     if TRIM is not None:
         TRIM(0)
 
