@@ -183,6 +183,73 @@ def test_an_offline_folder_keeps_its_lines(library, tmp_path, tiny_model):
     idx.close()
 
 
+# -- one ranking ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "name", "span", "text"), [
+    ('"moved to Lisbon"', "talk.mp4", (4.0, 6.0), "We moved to Lisbon in the spring"),
+    ("harbour tour", "talk.mp4", (1.0, 2.5), "Welcome to the harbour tour"),
+    ("quarterly budget", "film.mp4", (2.0, 3.5), "The quarterly budget is tight"),
+    ("CAFE DEJA", "film.mp4", (5.0, 6.5), "Café déjà vu, again"),  # case and accents do not matter
+])
+def test_a_phrase_from_the_subtitles_finds_its_moment_first_with_the_lines_bounds(index, query, name, span, text):
+    hits = index.search(query, min_score=-1)
+    top = hits[0]
+    assert (os.path.basename(top.source), (top.start, top.end)) == (name, span)
+    assert top.lines == [{"layer": "subtitle", "text": text, "start": span[0], "end": span[1]}]
+    assert span[0] - index.interval <= top.t < span[1]  # shown by a frame of the line
+    assert all(not h.lines for h in hits[1:])  # one line, one moment
+
+
+def test_a_quoted_phrase_matches_only_as_written(index):
+    assert index.search('"Lisbon moved"', min_score=-1)[0].lines == []
+    assert index.search('"moved to Lisbon" something blue', min_score=-1)[0].lines[0]["start"] == 4.0
+
+
+def test_the_json_api_and_the_cli_show_the_matched_line(index):
+    client = create_app(index).test_client()
+    got = client.get("/api/search?q=lisbon&min_score=-1").get_json()
+    assert got["hits"][0]["lines"] == [{"layer": "subtitle", "text": "We moved to Lisbon in the spring",
+                                        "start": 4.0, "end": 6.0}]
+    assert (got["hits"][0]["start"], got["hits"][0]["end"]) == (4.0, 6.0)
+    assert "lines" not in got["hits"][1]
+    page = client.get("/?q=lisbon&min_score=-1").get_data(as_text=True)
+    assert "Subtitle: <q>We moved to Lisbon in the spring</q>" in page
+    runner = CliRunner()
+    out = runner.invoke(main, ["search", "lisbon", "--index", str(index.path), "--min-score", "-1"])
+    assert out.exit_code == 0
+    first = out.output.splitlines()[:2]
+    assert "0:04–0:06" in first[0] and "talk.mp4" in first[0]
+    assert first[1].strip() == 'subtitle: "We moved to Lisbon in the spring"'
+    hits = json.loads(runner.invoke(main, ["search", "quarterly budget", "--index", str(index.path), "--json"]).output)
+    assert hits[0]["lines"][0]["text"] == "The quarterly budget is tight" and hits[0]["source"] == "film.mp4"
+
+
+@pytest.mark.parametrize("query", ['"', '"unclosed', 'budget"*', "NEAR(quarterly budget)", "budget*", "^budget",
+                                   "(budget", "budget)", "text:budget", "- budget", "budget OR tight", "budget AND",
+                                   "NOT budget", "{text}: budget", "'; DROP TABLE lines; --", "\\0", "ß" * 300,
+                                   "日本語の字幕", "l\u0131sbon"])
+def test_hostile_queries_never_reach_fts_syntax(index, query):
+    for hit in index.search(query, min_score=-1):
+        assert all(line["layer"] == "subtitle" for line in hit.lines)
+    assert create_app(index).test_client().get("/api/search", query_string={"q": query}).status_code == 200
+
+
+def test_an_index_without_lines_ranks_as_before(index, monkeypatch):
+    """A query no line matches gives exactly what the search gave before there were lines to match."""
+    from vidsearch.search import words
+
+    queries = ["a red circle", "something blue", "budget tight green"]  # the last: no line holds all three
+    now = [[(h.source, h.start, h.end, h.score) for h in index.search(q, min_score=-1)] for q in queries]
+    monkeypatch.setattr(words, "LAYERS", (words.WordsOnScreen,))
+    assert now == [[(h.source, h.start, h.end, h.score) for h in index.search(q, min_score=-1)] for q in queries]
+
+
+def test_the_watch_page_marks_the_moment_of_the_line(index):
+    talk = source(index, "talk.mp4")
+    moments = index.video(talk.id, "lisbon", min_score=-1)[1]
+    assert (moments[0].start, moments[0].end) == (4.0, 6.0) and moments[0].lines
+
+
 # -- speech --------------------------------------------------------------------------------------------------------
 
 def test_an_engine_that_cannot_be_had_is_one_sentence_and_exit_2(library, tmp_path, tiny_model):
@@ -242,6 +309,11 @@ def test_speech_switched_on_is_heard_in_what_is_indexed_kept_and_stopped(spoken,
     idx = reopened(idx)
     assert idx.speech == "pocketsphinx" and idx.stats().said_lines == len(heard)
     assert idx.add([lib]).transcribed == 0  # kept, and heard once
+    start, end, words = said[1]
+    top = idx.search(words, min_score=-1)[0]
+    (line,) = top.lines
+    assert line["layer"] == "said" and words in line["text"] and (top.start, top.end) == (line["start"], line["end"])
+    assert start - 0.5 <= top.start < top.end <= end + 0.5  # the moment is the segment said
     idx.add([lib], speech=False)
     assert idx.speech is None and lines(idx, "said.mp4") == heard  # what was heard stays searchable
     idx.close()

@@ -727,6 +727,18 @@ class Catalog:
                          [expression, *args, limit])
         return [Line(*r) for r in rows]
 
+    def line_frames(self, line_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """[(line id, frame id)] of the frames each line covers: from the frame on screen when it starts (the last
+        sampled at or before its start) to its end; in the order of `line_ids`, then of time."""
+        if not len(line_ids):
+            return []
+        rows = self._all_in(
+            "SELECT l.id, f.id FROM lines l JOIN frames f ON f.source_id = l.source_id AND f.t < l.t_end AND f.t >= "
+            "coalesce((SELECT max(g.t) FROM frames g WHERE g.source_id = l.source_id AND g.t <= l.t_start), 0) "
+            "WHERE l.id IN ({}) ORDER BY f.t", [int(i) for i in line_ids])
+        order = {line_id: n for n, line_id in enumerate(line_ids)}
+        return sorted(rows, key=lambda r: order[r[0]])
+
     def line_counts(self) -> dict:
         (row,) = self._all("SELECT (SELECT count(*) FROM lines WHERE layer='subtitle'), "
                            "(SELECT count(*) FROM lines WHERE layer='said'), (SELECT count(*) FROM transcribed)")

@@ -260,6 +260,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
             click.echo(f"{'also at':>32}  {other}")
         if h.words:
             click.echo("       on screen: " + " | ".join(w["text"] for w in h.words))
+        for line in h.lines:  # said or subtitle: "..."
+            click.echo(f"{line['layer']:>16}: \"{' / '.join(line['text'].splitlines())}\"")
 
 
 @main.command("info")
