@@ -288,6 +288,8 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames{copies}")
     click.echo("text:     " + (f"read in frames (--ocr), {st.frames_with_words} frames with words" if st.reads_text
                                else "not read (`vidsearch index --ocr PATH` reads it)"))
+    click.echo("said:     " + (f"heard with {st.speech}, " if st.speech else "speech not heard (--speech hears it), ")
+               + f"{st.said_lines} lines heard, {st.subtitle_lines} subtitle lines")
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s.path}: {s.reason}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
