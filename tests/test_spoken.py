@@ -265,6 +265,9 @@ def test_an_engine_that_cannot_be_had_is_one_sentence_and_exit_2(library, tmp_pa
     assert out.exit_code == 2 and "put --speech after the paths" in out.output
     out = runner.invoke(main, ["index", str(library), "--index", index, "--speech", "--no-speech"])
     assert out.exit_code == 2 and "opposite" in out.output
+    out = runner.invoke(main, ["serve", "--index", index, "--speech", "pocketsphinx"])
+    assert out.exit_code == 2 and "--speech goes with the folders to index" in out.output
+    assert not (tmp_path / "index").exists()
 
 
 @pytest.fixture(scope="module")
