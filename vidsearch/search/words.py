@@ -71,7 +71,6 @@ class WordsSaid:
     says, and the frames each covers: from the frame on screen when the line starts to its end. A matched line is one
     moment: its frames rank alike (as its best one), and the hit spans the line, start to end."""
 
-    terms: list[list[str]]
     lines: dict[int, Line]  # the lines matched, by id, best first
     covers: dict[int, int]  # frame id -> the best line matched that covers it
     ids: set[int] = field(init=False)
@@ -81,12 +80,12 @@ class WordsSaid:
 
     @classmethod
     def find(cls, store: Store, q: Query, where: SourceFilter | None) -> WordsSaid:
-        expression = match_expression(terms := query_terms(clean(q.text)))
+        expression = match_expression(query_terms(clean(q.text)))
         found = store.catalog.line_matches(expression, where, LINE_LIMIT) if expression else []
         covers: dict[int, int] = {}
         for line_id, frame_id in store.catalog.line_frames([ln.id for ln in found]):
             covers.setdefault(frame_id, line_id)  # `found` is best first, and so is what line_frames gives
-        return cls(terms, {ln.id: ln for ln in found}, covers)
+        return cls({ln.id: ln for ln in found}, covers)
 
     def boost(self, ids: list[int], keys: np.ndarray) -> np.ndarray:
         best: dict[int, float] = {}  # line id -> the best key among its frames
@@ -100,7 +99,7 @@ class WordsSaid:
         """Each hit with the matched lines of its video said or shown during its moment, spanning them."""
         for h in hits:
             said = [ln for ln in self.lines.values()
-                    if ln.source_id == h.source_id and ln.start < max(h.end, h.start + 1e-3) and ln.end > h.start]
+                    if ln.source_id == h.source_id and ln.start < h.end and ln.end > h.start]
             h.lines = [{"layer": ln.layer, "text": ln.text, "start": ln.start, "end": ln.end}
                        for ln in sorted(said, key=lambda ln: ln.start)]
             if h.frame_id in self.covers and said:
