@@ -200,6 +200,24 @@ def test_a_phrase_from_the_subtitles_finds_its_moment_first_with_the_lines_bound
     assert all(not h.lines for h in hits[1:])  # one line, one moment
 
 
+def test_a_moment_matched_in_more_layers_ranks_above_one_matched_in_fewer(tmp_path, tiny_model):
+    """The same line in two videos, over a red circle in one and a blue square in the other, and a third video of a
+    red circle with no line: said and seen > said only > seen only."""
+    lib = tmp_path / "library"
+    segments_video(lib / "red.mp4", [(3, "square", "blue"), (3, "circle", "red")])
+    segments_video(lib / "blue.mp4", [(3, "circle", "red"), (3, "square", "blue")])
+    segments_video(lib / "seen.mp4", [(6, "circle", "red")])
+    for name in ("red", "blue"):
+        (lib / f"{name}.srt").write_text(srt([(3.0, 6.0, "look over here")]))
+    idx = vidsearch.Index(tmp_path / "index", model=tiny_model)
+    idx.add([lib])
+    hits = idx.search('a red circle "look over here"', min_score=-1)
+    assert [(os.path.basename(h.source), h.start, h.end, bool(h.lines)) for h in hits[:3]] == [
+        ("red.mp4", 3.0, 6.0, True), ("blue.mp4", 3.0, 6.0, True), ("seen.mp4", 0.0, 6.0, False)]
+    assert hits[0].score >= idx.min_score > hits[1].score  # the picture matches in the first only
+    idx.close()
+
+
 def test_a_quoted_phrase_matches_only_as_written(index):
     assert index.search('"Lisbon moved"', min_score=-1)[0].lines == []
     assert index.search('"moved to Lisbon" something blue', min_score=-1)[0].lines[0]["start"] == 4.0
