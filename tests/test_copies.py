@@ -211,7 +211,7 @@ def test_upgrade_from_format_3(tmp_path, library, tiny_model):
                      "UPDATE meta SET value='3' WHERE key='format_version';")
     db.close()
     idx = Index(tmp_path / "index")
-    assert idx._opened.catalog.read_meta()["format_version"] == SCHEMA_VERSION == 7
+    assert idx._opened.catalog.read_meta()["format_version"] == SCHEMA_VERSION == 8
     copy = add_copy(library)
     assert idx.add([library]).copies == [(str(copy), str(library / "a" / "clip.mp4"))]
     assert idx.search("a red circle", k=1, min_score=-1)[0].also == [str(copy)]

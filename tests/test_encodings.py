@@ -130,7 +130,7 @@ def test_sources_indexed_before_format_7_are_paired_once_indexed_again(tmp_path,
                      "UPDATE meta SET value='6' WHERE key='format_version';")
     db.close()
     idx = Index(tmp_path / "index")
-    assert idx._opened.catalog.read_meta()["format_version"] == 7 and pairs(idx) == set()
+    assert idx._opened.catalog.read_meta()["format_version"] == 8 and pairs(idx) == set()
     os.utime(lib / "b.avi", (2, 2))  # b changes: it is sampled again, but a has no signatures yet
     idx.add([lib])
     assert pairs(idx) == set()

@@ -216,7 +216,7 @@ def test_an_index_of_an_older_vidsearch_is_upgraded_and_a_newer_one_refused(tmp_
     old = vidsearch.Index(tmp_path / "index")
     assert old.stats().preprocess == "letterbox" and old.search("a red circle", k=1)[0].kind == "image"
     old.close()
-    assert db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone() == ("7",)
+    assert db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone() == ("8",)
     with db:
         db.execute("UPDATE meta SET value='99' WHERE key='format_version'")
     db.close()

@@ -227,7 +227,7 @@ def test_a_format_4_index_is_upgraded(tmp_path, small_index):
                           "DROP TABLE text_read", "UPDATE meta SET value='4' WHERE key='format_version'"):
             db.execute(statement)
     with vidsearch.Index(copy) as idx:
-        assert idx._opened.catalog.meta["format_version"] == 7 and not idx.reads_text
+        assert idx._opened.catalog.meta["format_version"] == 8 and not idx.reads_text
         assert idx.search("a red circle", min_score=-1)
         assert len(idx._opened.catalog.text_unread()) == len(idx.sources())
 

@@ -288,7 +288,7 @@ def test_an_old_index_gets_fingerprints_on_its_next_run_and_then_knows_moves(tmp
         db.executescript("ALTER TABLE sources DROP COLUMN fingerprint; ALTER TABLE sources DROP COLUMN offline_since;"
                          "UPDATE meta SET value='5' WHERE key='format_version';")
     idx = Index(tmp_path / "index")
-    assert idx._opened.catalog.read_meta()["format_version"] == SCHEMA_VERSION == 7
+    assert idx._opened.catalog.read_meta()["format_version"] == SCHEMA_VERSION == 8
     assert all(s.fingerprint is None and not s.offline for s in idx.sources())
     again = idx.add([library])
     assert (again.added, again.unchanged) == ([], 4)

@@ -22,7 +22,7 @@ from .errors import StoreError, WriteError
 
 CATALOG = "catalog.sqlite"
 # The catalog's layout. An older one is upgraded when opened (MIGRATIONS); a newer one is refused.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,6 +104,34 @@ CREATE TABLE IF NOT EXISTS encodings (
 CREATE INDEX IF NOT EXISTS encodings_by_b ON encodings(b);
 """
 
+# What is said (format 8): the lines of a video's subtitles and of its speech heard by an engine (transcript.py),
+# each with its time span, its layer ("subtitle" or "said") and its origin (a sidecar file's name, a container
+# track, an engine), and the same text in an FTS5 index (rowid = line id) that folds case and accents, as words_fts.
+# Both go with their source (cascade and trigger). `transcribed` records, per source, the sidecar files its
+# subtitles were read from (JSON {name: [size, mtime]}) and the engine that heard its speech (NULL: none), so that a
+# changed sidecar, or an index switched to speech, reads again only what it must (ingest/transcripts.py).
+LINES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    t_start REAL NOT NULL,
+    t_end REAL NOT NULL,
+    layer TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lines_by_source ON lines(source_id, t_start);
+CREATE VIRTUAL TABLE IF NOT EXISTS lines_fts USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS lines_gone AFTER DELETE ON lines BEGIN
+    DELETE FROM lines_fts WHERE rowid = old.id;
+END;
+CREATE TABLE IF NOT EXISTS transcribed (
+    source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    sidecars TEXT NOT NULL,
+    speech TEXT
+);
+"""
+
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     # Version 1 letterboxed every picture; version 2 records how pictures reach the model.
@@ -143,6 +171,12 @@ def _v6_to_v7(db: sqlite3.Connection) -> None:
     _script(db, ENCODINGS_SCHEMA)
 
 
+def _v7_to_v8(db: sqlite3.Connection) -> None:
+    # Version 8 holds what is said; no source of an older index has had its subtitles read, so the next run reads
+    # them (ingest/transcripts.py).
+    _script(db, LINES_SCHEMA)
+
+
 def _script(db: sqlite3.Connection, schema: str) -> None:
     # executescript would commit the caller's transaction; a trigger's body holds semicolons, so statements are cut
     # only where the next one begins.
@@ -152,7 +186,7 @@ def _script(db: sqlite3.Connection, schema: str) -> None:
 
 
 # version → the step to the next one
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8}
 
 
 @dataclass(frozen=True)
@@ -234,6 +268,22 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A line of a video's transcript: said (heard by a speech engine) or shown (a subtitle) from start to end s."""
+
+    id: int
+    source_id: int
+    start: float
+    end: float
+    layer: str  # "said" or "subtitle" (vidsearch.transcript)
+    origin: str  # a sidecar file's name, a container track, or the speech engine
+    text: str
+
+    def as_json(self) -> dict:
+        return {"start": self.start, "end": self.end, "layer": self.layer, "origin": self.origin, "text": self.text}
+
+
+@dataclass(frozen=True)
 class StoredFrame:
     """A sampled frame with what a search result needs of its source."""
 
@@ -312,7 +362,7 @@ class Catalog:
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor the writer them
                 db.execute("BEGIN IMMEDIATE")
-                _script(db, SCHEMA + COPIES_SCHEMA + WORDS_SCHEMA + ENCODINGS_SCHEMA)
+                _script(db, SCHEMA + COPIES_SCHEMA + WORDS_SCHEMA + ENCODINGS_SCHEMA + LINES_SCHEMA)
                 meta = {**meta, "format_version": SCHEMA_VERSION, "created_at": time.time(), "generation": 0}
                 db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
                 db.execute("COMMIT")
@@ -696,6 +746,61 @@ class Catalog:
 
     def offline_ids(self) -> set[int]:
         return {r[0] for r in self._all("SELECT id FROM sources WHERE offline_since IS NOT NULL")}
+
+    # -- what is said: subtitles and speech (format 7) ----------------------------------------------------------
+
+    def transcribed(self) -> dict[int, tuple[dict[str, tuple[int, float]], str | None]]:
+        """{source id: (its sidecar files' stamps when its subtitles were read, the engine that heard its speech or
+        None)} for the sources whose subtitles were read."""
+        return {r[0]: ({k: tuple(v) for k, v in json.loads(r[1]).items()}, r[2])
+                for r in self._all("SELECT source_id, sidecars, speech FROM transcribed")}
+
+    def set_lines(self, source_id: int, lines: Sequence[tuple[float, float, str, str, str]], layers: Sequence[str],
+                  sidecars: dict | None, speech: str | None) -> None:
+        """(inside `write`) Replace the lines of these `layers` of a source with `lines` [(start, end, layer,
+        origin, text)], and record what was read: `sidecars` (its subtitle files' stamps) when its subtitles were,
+        `speech` (the engine) when its speech was heard."""
+        self._db.executemany("DELETE FROM lines WHERE source_id=? AND layer=?", [(source_id, x) for x in layers])
+        for start, end, layer, origin, text in lines:
+            rowid = self._db.execute("INSERT INTO lines (source_id, t_start, t_end, layer, origin, text) "
+                                     "VALUES (?,?,?,?,?,?)", (source_id, start, end, layer, origin, text)).lastrowid
+            self._db.execute("INSERT INTO lines_fts (rowid, text) VALUES (?, ?)", (rowid, text))
+        stamps = None if sidecars is None else json.dumps(sidecars)
+        self._db.execute("INSERT INTO transcribed VALUES (?, coalesce(?, '{}'), ?) ON CONFLICT (source_id) DO UPDATE "
+                         "SET sidecars = coalesce(?, sidecars), speech = coalesce(?, speech)",
+                         (source_id, stamps, speech, stamps, speech))
+
+    def lines_of(self, source_id: int) -> list[Line]:
+        """A source's transcript lines by time."""
+        return [Line(*r) for r in self._all("SELECT id, source_id, t_start, t_end, layer, origin, text FROM lines "
+                                            "WHERE source_id=? ORDER BY t_start, id", (source_id,))]
+
+    def line_matches(self, expression: str, where: SourceFilter | None, limit: int) -> list[Line]:
+        """At most `limit` lines whose text matches an FTS5 expression (ocr.match_expression), best first, among
+        the sources the filter keeps."""
+        cond, args = (where or SourceFilter()).where()
+        rows = self._all("SELECT l.id, l.source_id, l.t_start, l.t_end, l.layer, l.origin, l.text FROM lines_fts "
+                         "JOIN lines l ON l.id = lines_fts.rowid JOIN sources s ON s.id = l.source_id "
+                         f"WHERE lines_fts MATCH ? AND {cond} ORDER BY lines_fts.rank LIMIT ?",
+                         [expression, *args, limit])
+        return [Line(*r) for r in rows]
+
+    def line_frames(self, line_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """[(line id, frame id)] of the frames each line covers: from the frame on screen when it starts (the last
+        sampled at or before its start) to its end; in the order of `line_ids`, then of time."""
+        if not len(line_ids):
+            return []
+        rows = self._all_in(
+            "SELECT l.id, f.id FROM lines l JOIN frames f ON f.source_id = l.source_id AND f.t < l.t_end AND f.t >= "
+            "coalesce((SELECT max(g.t) FROM frames g WHERE g.source_id = l.source_id AND g.t <= l.t_start), 0) "
+            "WHERE l.id IN ({}) ORDER BY f.t", [int(i) for i in line_ids])
+        order = {line_id: n for n, line_id in enumerate(line_ids)}
+        return sorted(rows, key=lambda r: order[r[0]])
+
+    def line_counts(self) -> dict:
+        (row,) = self._all("SELECT (SELECT count(*) FROM lines WHERE layer='subtitle'), "
+                           "(SELECT count(*) FROM lines WHERE layer='said'), (SELECT count(*) FROM transcribed)")
+        return {"subtitle_lines": row[0], "said_lines": row[1], "sources_transcribed": row[2]}
 
     def set_meta(self, key: str, value) -> None:
         with self._lock:

@@ -68,6 +68,21 @@ def _ray_address(ctx, param, value):
     return value
 
 
+def _speech_engine(ctx, param, value):
+    # `--speech` takes an optional value, so `--speech PATH` would read PATH as the engine.
+    if value and os.path.exists(value):
+        raise click.BadParameter(f"{value!r} is a path; put --speech after the paths, or write --speech=ENGINE.")
+    return value
+
+
+speech_option = click.option(
+    "--speech", is_flag=False, flag_value="whisper", default=None, metavar="[ENGINE]", callback=_speech_engine,
+    help="Hear what is said and find it by its words, from now on (this index remembers it; what it holds is heard "
+    "on this run): whisper (the default: Whisper base, downloaded on first use), whisper:MODEL (a size, or a folder "
+    "holding one), or pocketsphinx (offline, US English). Needs pip install 'vidsearch[speech]'. After PATHS, or "
+    "--speech=ENGINE.")
+
+
 @main.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @index_option
@@ -95,8 +110,10 @@ def _ray_address(ctx, param, value):
 @click.option("--prune", is_flag=True,
               help="Remove the indexed files under PATHS that are offline (their folder is missing, empty or "
               "unreadable), naming each. Without it they are kept, marked offline.")
+@speech_option
+@click.option("--no-speech", is_flag=True, help="Hear no more speech (the lines heard stay searchable).")
 def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout, reuse, ocr=None, prune=False) -> None:
+              decode_timeout, reuse, ocr=None, prune=False, speech=None, no_speech=False) -> None:
     """Index the videos and images under PATHS (new and changed files only).
 
     A PATH that does not exist is accepted only when the index holds files under it (a drive not mounted): they are
@@ -106,6 +123,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, preprocess=preprocess,
                      device=device, batch_size=batch_size, decode_timeout=decode_timeout)
     _check_paths(idx, paths)
+    speech = _check_speech(idx, speech, no_speech)
     bar = None
 
     def progress(p) -> None:
@@ -122,7 +140,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     try:
         try:
             report = idx.add(paths, progress=progress, ray=False if ray_address is None else ray_address or True,
-                             ray_workers=ray_workers, reuse=reuse, ocr=ocr, prune=prune)
+                             ray_workers=ray_workers, reuse=reuse, ocr=ocr, prune=prune, speech=speech)
         finally:  # before any error, so that it is not printed into the bar's line
             if bar is not None:
                 bar.close()
@@ -142,8 +160,24 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
                f"{len(report.skipped)} skipped, {len(report.removed)} removed in {report.seconds:.1f} s.")
     if report.text_read:
         click.echo(f"Read the text of {report.text_read} sources indexed before.")
+    if report.transcribed:
+        click.echo(f"Read the subtitles or heard the speech of {report.transcribed} videos.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
+
+
+def _check_speech(idx: Index, speech: str | None, no_speech: bool) -> str | bool | None:
+    """What Index.add is told of speech; an engine named is loaded now, so that one that cannot be is said at once."""
+    if speech and no_speech:
+        fail("--speech and --no-speech ask for opposite things: give one.")
+    if no_speech:
+        return False
+    if speech:
+        try:
+            idx.speech_engine(speech)
+        except ModelLoadError as e:
+            fail(str(e))
+    return speech
 
 
 def _check_paths(idx: Index, paths) -> None:
@@ -159,6 +193,8 @@ def _check_paths(idx: Index, paths) -> None:
 
 
 def _echo_changes(report, prune: bool) -> None:
+    for path, problem in report.problems:  # a subtitle or a video's speech that could not be read
+        click.echo(f"{path}: {problem}", err=True)
     for old, new in report.moved:
         click.echo(f"moved {old} -> {new} (not embedded again)")
     for path in report.removed:
@@ -231,6 +267,8 @@ def search_cmd(index_dir, as_json, **fields) -> None:
             click.echo(f"{'also at':>32}  {other}")
         if h.words:
             click.echo("       on screen: " + " | ".join(w["text"] for w in h.words))
+        for line in h.lines:  # said or subtitle: "..."
+            click.echo(f"{line['layer']:>16}: \"{' / '.join(line['text'].splitlines())}\"")
 
 
 @main.command("info")
@@ -257,6 +295,8 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"sources:  {st.sources} ({st.videos} videos, {st.images} images), {st.frames} frames{copies}")
     click.echo("text:     " + (f"read in frames (--ocr), {st.frames_with_words} frames with words" if st.reads_text
                                else "not read (`vidsearch index --ocr PATH` reads it)"))
+    click.echo("said:     " + (f"heard with {st.speech}, " if st.speech else "speech not heard (--speech hears it), ")
+               + f"{st.said_lines} lines heard, {st.subtitle_lines} subtitle lines")
     click.echo(f"skipped:  {st.skipped}" + "".join(f"\n  {s.path}: {s.reason}" for s in skipped))
     click.echo(f"size:     {fmt_bytes(st.size_bytes)}")
     if last:
@@ -316,15 +356,18 @@ def _check_watch(paths, watch: bool, poll: float | None) -> None:
         fail("--watch needs the folders to watch: `vidsearch serve PATH... --watch`.")
 
 
-def _watched_index(index_dir, device: str, settings: dict, ocr: bool = False) -> Index:
+def _watched_index(index_dir, device: str, settings: dict, ocr: bool = False, speech: str | None = None) -> Index:
     """The index `serve --watch` serves: a new one is created empty, its files indexed by the watcher's first run
-    (which, with `ocr`, reads the text of what it already holds too)."""
+    (which, with `ocr` or `speech`, reads the text or hears the speech of what it already holds too)."""
     idx = open_index(index_dir, device=device, **settings)
     try:
         if not idx.exists:
-            idx.add([], ocr=ocr or None)
-        elif ocr:
+            idx.add([], ocr=ocr or None, speech=speech)
+            return idx
+        if ocr:
             idx.read_text()
+        if speech:
+            idx.listen(speech)
     except (ModelLoadError, OcrMissing) as e:
         fail(str(e))
     except (StoreError, RuntimeError, OSError) as e:  # StoreError: it could not be written (a full disk)
@@ -370,11 +413,12 @@ def _start_watching(watcher) -> None:
 @click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="With --watch: look for changes every SECONDS instead of using file events (network mounts).")
 @click.option("--ocr", is_flag=True, help="Read the text in frames of PATHS (as `index --ocr`).")
+@speech_option
 @click.option("--cache-gb", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BYTES / 2**30,
               show_default=True, help="Disk kept for clips and browser-playable copies (least recently used go).")
 @click.pass_context
 def serve_cmd(ctx, paths, index_dir, host, port, allow_hosts, max_upload_mb, debug, model, pretrained, interval,
-              preprocess, device, auth, watch, poll, ocr, cache_gb) -> None:
+              preprocess, device, auth, watch, poll, ocr, cache_gb, speech=None) -> None:
     """Search in a browser: index PATHS first if given (new and changed files only), then serve the index; with
     --watch, serve at once and index PATHS in the background, then as files come, change and go."""
     if auth is not None and not auth.strip():
@@ -382,11 +426,15 @@ def serve_cmd(ctx, paths, index_dir, host, port, allow_hosts, max_upload_mb, deb
     _check_watch(paths, watch, poll)
     if ocr and not paths:
         fail("--ocr goes with the folders to index: `vidsearch serve PATH... --ocr`.")
+    if speech and not paths:
+        fail("--speech goes with the folders to index: `vidsearch serve PATH... --speech`.")
     hosts = _served_names(host, allow_hosts)
     settings = {"model": model, "pretrained": pretrained, "interval": interval, "preprocess": preprocess}
     if paths and not watch:
-        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr or None, **settings)
-    idx = _watched_index(index_dir, device, settings, ocr) if watch else open_index(index_dir, device=device)
+        ctx.invoke(index_cmd, paths=paths, index_dir=index_dir, device=device, ocr=ocr or None, speech=speech,
+                   **settings)
+    idx = (_watched_index(index_dir, device, settings, ocr, speech) if watch
+           else open_index(index_dir, device=device))
     if not idx.exists:
         fail(f"no vidsearch index at {idx.path}: give the folders to index (`vidsearch serve PATH`).")
     idx.cache_bytes = int(cache_gb * 2**30)

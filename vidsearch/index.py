@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from . import ingest
-from .catalog import Copy, Skipped, Source, StoredFrame
+from .catalog import Copy, Line, Skipped, Source, StoredFrame
 from .clips import MAX_SECONDS, clip_render
 from .embed import DEFAULT_MIN_SCORE, Embedder, resolve_model
 from .errors import ClipError, IndexMismatch, MediaError, StoreError
-from .ingest import Progress, Report
+from .ingest import Progress, Report, transcripts
 from .playback import Playback, playback
 from .preprocess import LEGACY, MODEL, MODES
 from .renders import DEFAULT_BYTES, Cache, Job, Jobs
@@ -64,6 +64,9 @@ class Stats:
     copies: int = 0  # paths holding an indexed source's exact bytes, indexed once with it
     reads_text: bool = False  # whether the index reads the text in frames (--ocr)
     frames_with_words: int = 0  # frames in which text was read
+    speech: str | None = None  # the engine the index hears speech with (--speech), or None
+    subtitle_lines: int = 0  # lines of the videos' subtitles
+    said_lines: int = 0  # lines of their speech heard
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -102,6 +105,7 @@ class Index:
         self._load_lock = threading.Lock()  # concurrent first uses load the model once
         self._text_encoder: TextEncoder | None = None
         self._warming = False
+        self._engines: dict = {}  # speech engines by spec
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
             raise ValueError("The interval must be a positive number of seconds.")
@@ -180,7 +184,7 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
-            ocr: bool | None = None, prune: bool = False) -> Report:
+            ocr: bool | None = None, prune: bool = False, speech: bool | str | None = None) -> Report:
         """Index new and changed files under `paths`, and drop indexed files that are gone from under them.
 
         Offline is not gone: a source whose folder is missing, empty or cannot be listed (a drive not mounted) is
@@ -203,10 +207,17 @@ class Index:
         OcrMissing): the index records it, this and every later add read the text of what they index, and this one
         first reads that of what the index already holds. Not with Ray (IndexMismatch). `ocr=False` stops reading
         text from now on (the words already read stay searchable); None keeps the index's setting.
+        Subtitles (sidecar files and text tracks) are always read, after the frames commit, on Ray too (see
+        vidsearch.ingest.transcripts): a changed sidecar is read again with no frame embedded again. `speech`
+        hears what is said from now on: True (Whisper's default model) or an engine ("pocketsphinx",
+        "whisper:MODEL": see vidsearch.speech.engine), loaded now (ModelLoadError when it cannot be); this add
+        first hears the videos the index already holds. `speech=False` stops hearing speech (the lines heard stay
+        searchable); None keeps the index's setting (`Index.speech`).
         """
         paths = [os.fspath(p) for p in paths]
         if ocr is False:
             self.stop_reading_text()
+        listener = self._listener(speech)
         ocr = self._check_ocr(bool(ocr), ray)
         workers = None
         if ray:
@@ -224,13 +235,19 @@ class Index:
                                            min_score=model.default_min_score)
             if ocr:
                 self.read_text()
+            if speech is not None:
+                self._opened.catalog.set_meta("speech", listener and listener.spec)
+            seen = transcripts.Following(progress)  # the transcript pass's progress goes on from the run's
             if workers is not None:
-                return ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
-                                      batch_size=self.batch_size, progress=progress,
-                                      decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
-            return ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
-                              batch_size=self.batch_size, progress=progress, decode_timeout=self.decode_timeout,
-                              reuse=reuse, ocr=ocr, prune=prune)
+                report = ingest_ray.run(self._store, workers.start, paths, interval=self.interval,
+                                        batch_size=self.batch_size, progress=seen,
+                                        decode_timeout=self.decode_timeout, reuse=reuse, prune=prune)
+            else:
+                report = ingest.run(self._store, lambda: self.embedder, paths, interval=self.interval,
+                                    batch_size=self.batch_size, progress=seen, decode_timeout=self.decode_timeout,
+                                    reuse=reuse, ocr=ocr, prune=prune)
+            transcripts.update(self._store, paths, report, listener, progress, seen.last)
+            return report
         finally:
             if workers is not None:
                 workers.close()
@@ -238,6 +255,37 @@ class Index:
             if created_dir and self._store is None:  # failed before anything was written: leave no trace
                 (self.path / ingest.LOCK_FILE).unlink(missing_ok=True)
                 self.path.rmdir()
+
+    @property
+    def speech(self) -> str | None:
+        """The speech engine this index hears what is said with (switched on by add(speech=...)), or None."""
+        return self._store.catalog.meta.get("speech") if self._store is not None else None
+
+    def _listener(self, speech: bool | str | None) -> transcripts.Listener | None:
+        """The engine this add hears speech with: one named now is loaded now (ModelLoadError); the index's own is
+        loaded when there is something to hear."""
+        spec = self.speech if speech is None else ("whisper" if speech is True else speech or None)
+        if spec is None:
+            return None
+        listener = transcripts.Listener(spec, transcripts.engine_name(spec), lambda: self.speech_engine(spec))
+        if speech is not None:
+            listener.get()
+        return listener
+
+    def listen(self, spec: str) -> None:
+        """Hear speech with the engine named `spec` from now on (as add(speech=spec), without indexing now): it is
+        loaded now (ModelLoadError), the index records it, and the next add hears what the index already holds."""
+        self.speech_engine(spec)
+        self._opened.catalog.set_meta("speech", spec)
+
+    def speech_engine(self, spec: str):
+        """The speech engine named `spec` (vidsearch.speech.engine), loaded once per Index (a watcher's runs share
+        it). Raises ModelLoadError with a one-sentence reason."""
+        from .speech import engine
+
+        if spec not in self._engines:
+            self._engines[spec] = engine(spec)
+        return self._engines[spec]
 
     @property
     def reads_text(self) -> bool:
@@ -346,6 +394,11 @@ class Index:
         the source, and named in its hits' `also`."""
         return self._opened.catalog.copies(source_id)
 
+    def transcript(self, source_id: int) -> list[Line]:
+        """The lines of a video's subtitles and of its speech heard (with --speech), by time; empty when it has
+        none or there is no such video."""
+        return self._opened.catalog.lines_of(source_id)
+
     def skipped(self) -> list[Skipped]:
         """The files that could not be indexed, with the reason, until they change."""
         return self._opened.catalog.skipped()
@@ -406,7 +459,8 @@ class Index:
         return Stats(str(self.path), self.model, self.pretrained, s.vectors.dim, self.interval, self.preprocess,
                      self.min_score, c["sources"], c["videos"], c["images"], c["frames"], c["skipped"],
                      s.size_on_disk(), last_run, c["copies"], self.reads_text,
-                     s.catalog.text_counts()["frames_with_words"])
+                     s.catalog.text_counts()["frames_with_words"], self.speech, **{
+                         k: v for k, v in s.catalog.line_counts().items() if k.endswith("_lines")})
 
     def close(self) -> None:
         """Stop making clips and browser copies (ending the ffmpeg processes running) and close the catalog."""

@@ -141,6 +141,13 @@ class Store:
             self.catalog.add_words(path, words)
         self.vectors.apply(gens, [], [], [])
 
+    def put_lines(self, source_id: int, lines: Sequence[tuple[float, float, str, str, str]], layers: Sequence[str],
+                  sidecars: dict | None, speech: str | None) -> None:
+        """Replace the transcript lines of these layers of a source, in one transaction (see Catalog.set_lines)."""
+        with self.catalog.write() as gens:
+            self.catalog.set_lines(source_id, lines, layers, sidecars, speech)
+        self.vectors.apply(gens, [], [], [])
+
     def remove_source(self, path: str, skipped_reason: str | None = None, size: int = 0, mtime: float = 0) -> bool:
         """Drop a path from the index (see let_go; with a reason, remember the file as unreadable). True if it was
         indexed, as a source or as a copy."""

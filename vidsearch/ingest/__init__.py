@@ -8,6 +8,7 @@
     local.py       the local producer: decode threads -> bounded queue -> batches -> embedder -> Run
     ray.py         the Ray producer: decode-and-embed worker actors -> Run (this process still writes the index)
     thumbnails.py  frame -> JPEG thumbnail, staged as a file until its source commits
+    transcripts.py after a run (Index.add calls it): subtitles read and speech heard into the catalog's lines
 
 `run` indexes locally; `run_ray` on Ray `Workers`. Both need the caller to hold the WriterLock.
 """

@@ -83,6 +83,9 @@ class Hit:
     # fractions of the frame's width and height (only with --ocr).
     words: list[dict] = field(default_factory=list)
     offline: bool = False  # its file's folder could not be read at the last run: kept, but not there to play
+    # The lines of its video said or shown as subtitles during the moment that hold the query's words:
+    # [{"layer": "said" or "subtitle", "text", "start", "end"}]; a moment found by them spans them.
+    lines: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The hit as the CLI's --json and the web API give it (each adds where to get the files)."""
@@ -93,6 +96,8 @@ class Hit:
                "z": round(self.z, 2), "weak": self.weak, "also": self.also_names()}
         if self.offline:  # as words: only when it says something
             out["offline"] = True
+        if self.lines:
+            out["lines"] = self.lines
         return {**out, "words": self.words} if self.words else out
 
     def also_names(self) -> list[str]:

@@ -45,6 +45,13 @@ def play(source_id: int) -> dict:
             "progress": None if p.progress is None else round(p.progress, 3), "error": p.error}
 
 
+@bp.get("/transcript/<id:source_id>")
+def transcript(source_id: int) -> dict:
+    """A video's subtitle and speech lines by time: [{start, end, layer ("subtitle" or "said"), origin, text}]."""
+    source_or_404(source_id, "video")
+    return {"source_id": source_id, "lines": [line.as_json() for line in state().index.transcript(source_id)]}
+
+
 @bp.get("/status")
 def status() -> dict:
     """The folder watcher (serve --watch): idle or indexing (files_done of files_total, the file being worked on),
