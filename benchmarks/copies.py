@@ -1,20 +1,14 @@
-"""How alike are one video's frames in two encodings, against frames of other videos? Chooses search.COPY_COSINE.
+"""Other encodings of one video shown once: which video pairs the index pairs, and what merging costs a search.
 
     python -m benchmarks.copies [--media DIR] [--seconds 20] [--work DIR] [--quick]
 
 Makes videos (coloured shapes as benchmarks.common draws them, and FFmpeg's test patterns), or takes the videos in
 `--media DIR` (their first `--seconds`), re-encodes each with the bundled ffmpeg to MPEG-2 in .mpg, MPEG-4 part 2 in
 .avi and H.264 at half the size and a low rate in .mp4, indexes all of them with the tiny test model and with
-ViT-B-32 with random weights, and prints for each model the cosine between the stored vectors of
-- same time, other encoding: a frame and the frame at the same time in another encoding of the same video;
-- same time, other video: a frame and the frame at the same time of another video (any encoding): what the
-  threshold must refuse, as two videos of one length whose moments coincide are compared just so;
-- nearest frame, other video: a frame and its nearest frame of any other video (any encoding), at any time;
-- nearest frame, same video, other moment: a frame and its nearest frame of the same video (any encoding), more than
-  COINCIDE intervals away;
-and, per pair of videos, whether it would merge at each threshold (search.encodings_alike). A threshold above what
-different videos reach and under what encodings keep tells them apart; the time check (search.COINCIDE) is what
-tells other moments of one video apart.
+ViT-B-32 with random weights, and prints for each how many pairs of encodings of one video the index paired (all
+should be) and how many pairs of different videos (none should be): the decision is made from the pixels
+(extract/pixels.py, whose threshold benchmarks.pixels measures), so it must not depend on the model; then the
+latency of a search that merges them.
 """
 from __future__ import annotations
 
@@ -28,7 +22,6 @@ import numpy as np
 
 from benchmarks.common import FFMPEG, TINY, machine, random_vit_b32, segments_video, table
 from vidsearch import Index
-from vidsearch.search import ALIKE_SHARE, COINCIDE, COPY_COSINE, aligned_cosines
 
 ENCODINGS = {  # suffix: ffmpeg output arguments
     "mpeg2.mpg": ["-c:v", "mpeg2video", "-q:v", "6", "-an"],
@@ -87,45 +80,17 @@ def encodings(work: Path, videos: list[Path]) -> list[list[Path]]:
     return groups
 
 
-def cosines(idx: Index, groups: list[list[Path]]) -> tuple[dict[str, np.ndarray], dict[str, list[np.ndarray]]]:
-    """Frame pairs (cosines by kind), and video pairs (the time-aligned cosines of each pair, by kind)."""
+def paired(idx: Index, groups: list[list[Path]]) -> None:
+    """What the index decided from the pixels (catalog.encodings): every pair of encodings of one video should be
+    paired, no pair of different videos."""
     by_path = {s.path: s.id for s in idx.sources()}
-    frames = [[idx.frames(by_path[str(p.resolve())])[1:] for p in group] for group in groups]
-    pairs: dict[str, list[np.ndarray]] = {"encodings of one video": [], "different videos": []}
-    other_video, other_moment = [], []
-    for g, versions in enumerate(frames):
-        for n, a in enumerate(versions):
-            pairs["encodings of one video"] += [aligned_cosines(a, b, idx.interval) for b in versions[n + 1:]]
-            pairs["different videos"] += [aligned_cosines(a, b, idx.interval) for vs in frames[g + 1:] for b in vs]
-        rest = np.concatenate([v for h, vs in enumerate(frames) if h != g for _, v in vs])
-        mine_t = np.concatenate([t for t, _ in versions])
-        mine_v = np.concatenate([v for _, v in versions])
-        other_video += list((mine_v @ rest.T).max(axis=1))
-        sims = mine_v @ mine_v.T
-        far = np.abs(mine_t[:, None] - mine_t[None, :]) > COINCIDE * idx.interval
-        other_moment += [float(sims[i][far[i]].max()) for i in range(len(mine_t)) if far[i].any()]
-    return {"same time, other encoding": np.concatenate(pairs["encodings of one video"]),
-            "same time, other video": np.concatenate(pairs["different videos"]),
-            "nearest frame, other video": np.array(other_video),
-            "nearest frame, same video, other moment": np.array(other_moment)}, pairs
-
-
-def report(model_name: str, sims: dict[str, np.ndarray], pairs: dict[str, list[np.ndarray]]) -> None:
-    rows = [[name, len(a), f"{a.min():.4f}", f"{np.percentile(a, 1):.4f}", f"{np.median(a):.4f}",
-             f"{np.percentile(a, 99):.4f}", f"{a.max():.4f}"] for name, a in sims.items()]
-    table(f"{model_name}: cosine of stored frame vectors", ["frames", "n", "min", "p1", "median", "p99", "max"], rows)
-    same, other = sims["same time, other encoding"], sims["same time, other video"]
-    enc, diff = pairs["encodings of one video"], pairs["different videos"]
-
-    def merged(videos: list[np.ndarray], x: float) -> float:  # as search.encodings_alike decides, at threshold x
-        return float(np.mean([np.mean(c >= x) >= ALIKE_SHARE for c in videos]))
-
-    table(f"{model_name}: at each threshold (search.COPY_COSINE = {COPY_COSINE}; a video pair merges when "
-          f"{ALIKE_SHARE:.0%} of its time-aligned frames reach it)",
-          ["threshold", "same-time frames of encodings under it", "of other videos over it",
-           f"encoding pairs not merged (of {len(enc)})", f"different-video pairs merged (of {len(diff)})"],
-          [[f"{x:.2f}", f"{(same < x).mean():.2%}", f"{(other >= x).mean():.2%}", f"{1 - merged(enc, x):.2%}",
-            f"{merged(diff, x):.2%}"] for x in sorted({0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99, COPY_COSINE})])
+    ids = [[by_path[str(p.resolve())] for p in group] for group in groups]
+    pairs = idx._opened.catalog.encodings({i for group in ids for i in group})
+    same = [(a, b) for group in ids for n, a in enumerate(group) for b in group[n + 1:]]
+    other = [(a, b) for g, group in enumerate(ids) for a in group for rest in ids[g + 1:] for b in rest]
+    rows = [[name, len(ps), sum(b in pairs.get(a, ()) for a, b in ps)]
+            for name, ps in (("encodings of one video", same), ("different videos", other))]
+    table("Video pairs the index found to be one content (from pixels, at indexing)", ["pairs", "n", "paired"], rows)
 
 
 def latency(idx: Index, queries=("a red circle", "a blue square", "a green triangle"), rounds: int = 10) -> None:
@@ -159,7 +124,7 @@ def main() -> None:
         for name, model in models:
             with Index(work / f"index-{name.split()[0]}", model=model) as idx:
                 idx.add([str(p) for group in groups for p in group])
-                report(name, *cosines(idx, groups))
+                paired(idx, groups)
                 latency(idx)
 
 

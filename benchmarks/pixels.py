@@ -1,9 +1,9 @@
 """How far apart are the pixel signatures (extract.pixels) of one video's samples in two encodings, against those of
 two recordings of one fixed camera? Chooses pixels.SAME_CELL and SAME_SHARE.
 
-    python benchmarks/pixels.py [--media DIR] [--split VIDEO] [--seconds 20] [--work DIR] [--side 128]
+    python -m benchmarks.pixels [--quick] [--media DIR] [--split VIDEO] [--seconds 20] [--work DIR] [--side 128]
 
-Takes the generated videos of benchmarks/copies.py (or the videos in `--media DIR`, their first `--seconds`) and
+Takes the generated videos of benchmarks.copies (or the videos in `--media DIR`, their first `--seconds`) and
 their re-encodings (MPEG-2 .mpg, MPEG-4 part 2 .avi, half-size H.264 CRF 32), and with `--split VIDEO` that
 video's first and second halves, each re-encoded: two recordings of one camera, which must not merge. Samples every
 second at `--side` (the tiny test model's decode side by default), and prints per pair of videos of one duration
@@ -12,19 +12,14 @@ the share of aligned samples within each candidate SAME_CELL, and the cell diffe
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT))
-from copies import ENCODINGS, encodings, ffmpeg, originals  # noqa: E402
-
-from vidsearch.extract import open_media  # noqa: E402
-from vidsearch.extract.pixels import SAME_CELL, aligned, cell_differences, pixel_signature  # noqa: E402
+from benchmarks.copies import ENCODINGS, encodings, ffmpeg, originals
+from vidsearch.extract import open_media
+from vidsearch.extract.pixels import SAME_CELL, aligned, cell_differences, pixel_signature
 
 CELLS = [8, 12, 16, 24, 32, 48]
 
@@ -68,9 +63,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--side", type=int, default=128)
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--quick", action="store_true", help="3 generated videos of 4 s")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="vidsearch-pixels-"))
-    groups = encodings(work, originals(work, args.media, args.seconds))
+    groups = encodings(work, originals(work, args.media, 4.0 if args.quick else args.seconds, args.quick))
     print(f"share of samples within SAME_CELL (now {SAME_CELL:g}) = {CELLS}; cell difference quantiles 10/50/90/max")
     sigs = {p: signatures(p, args.side) for g in groups for p in g}
     for g in groups:

@@ -24,7 +24,8 @@ BENCHMARKS = {
                "Image tower per frame"]),
     "change": ([], True, ["Decoding: sampling", "Change gate (default thresholds)"]),
     "coldstart": ([], True, ["cli text search, cold", "in-process text search p50", "serve: first search once loaded"]),
-    "copies": ([], True, ["cosine of stored frame vectors", "at each threshold", "search, k = 10"]),
+    "copies": ([], True, ["one content (from pixels, at indexing)", "search, k = 10"]),
+    "pixels": ([], True, ["share of samples within SAME_CELL"]),
     "cuda": ([], True, []),  # on a machine without a GPU it says so, and exits 0
     "diskfull": ([], False, []),  # where no small filesystem can be mounted it says so, and exits 0
     "faults": ([], True, ["trials: 1, killed before the end"]),

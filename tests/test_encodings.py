@@ -139,7 +139,6 @@ def test_sources_indexed_before_format_7_are_paired_once_indexed_again(tmp_path,
     assert pairs(idx) == {frozenset(("a.mp4", "b.avi"))}
 
 
-@pytest.mark.xfail(strict=False, reason="search side ported after merge")
 def test_both_recordings_of_one_camera_are_found_and_a_reencode_is_merged(tmp_path, recordings, tiny_model):
     lib = tmp_path / "lib"
     lib.mkdir()

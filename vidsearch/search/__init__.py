@@ -15,7 +15,7 @@ One module per job:
 | one search start to end (how many frames to fetch, when to stop), one video's scores | `pipeline.py` |
 """
 from ..errors import QueryError
-from .encodings import ALIKE_SHARE, COINCIDE, COPY_COSINE, Merged, aligned_cosines, encodings_alike, merge_encodings
+from .encodings import COINCIDE, Merged, merge_encodings
 from .filters import media_folders, parse_date, source_filter
 from .moments import JOIN_SIGMAS, split_moments
 from .pipeline import WEAK_SHOWN, search, video_scores
@@ -25,6 +25,6 @@ from .words import LAYERS, TEXT_BOOST, TEXT_LIMIT, TextLayer, TextMatches, Words
 
 __all__ = ["ALIKE_SHARE", "COINCIDE", "COPY_COSINE", "JOIN_SIGMAS", "KINDS", "LAYERS", "PER_VIDEO", "STD_FLOOR",
            "TEXT_BOOST", "TEXT_LIMIT", "WEAK_SHOWN", "DateLike", "Hit", "ImageQuery", "Merged", "Query", "QueryError",
-           "Scorer", "TextLayer", "TextMatches", "WordsOnScreen", "aligned_cosines", "encodings_alike", "image_rgb",
+           "Scorer", "TextLayer", "TextMatches", "WordsOnScreen", "image_rgb",
            "media_folders", "merge_encodings", "other_names", "parse_date", "query_vectors", "search",
            "source_filter", "split_moments", "video_scores"]
