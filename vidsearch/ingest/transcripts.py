@@ -111,9 +111,13 @@ def plan(store: Store, paths: Iterable[str], speech: str | None) -> list[Due]:
 def update(store: Store, paths: Iterable[str], report: Report, listener: Listener | None,
            progress: Callable[[Progress], None] | None = None, last: Progress | None = None) -> None:
     """Read what is due (plan) into the catalog, one transaction per video, counting it and its problems in
-    `report`; progress continues from the run's `last` one, these videos counted as files after the run's own."""
+    `report`. Hearing speech takes minutes a video: then progress continues from the run's `last` one, these videos
+    counted as files after the run's own; reading subtitles alone (a fraction of a second a video) is not counted,
+    so that a run's "N of M files" stays its files."""
     started = time.monotonic()
     todo = plan(store, paths, listener.name if listener else None)
+    if not any(due.speech for due in todo):
+        progress = None
     for n, due in enumerate(todo):
         _tick(progress, last, n, len(todo), due.source.path, started)
         _read(store, due, listener if due.speech else None, report)
