@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -345,7 +346,7 @@ def test_cli_index_speech_pocketsphinx_hears_new_videos_and_says_so(spoken, tmp_
     out = CliRunner().invoke(main, ["index", str(lib), "--index", str(tmp_path / "index"), "--model", tiny_model,
                                     "--speech", "pocketsphinx"])
     assert out.exit_code == 0, out.output
-    assert "Read the subtitles or heard the speech of 1 videos." in out.output
+    assert re.search(r"Subtitles and speech: [1-9]\d* lines found in 1 videos looked at\.", out.output), out.output
     info = json.loads(CliRunner().invoke(main, ["info", "--index", str(tmp_path / "index"), "--json"]).output)
     assert info["speech"] == "pocketsphinx" and info["said_lines"] >= len(said)
 

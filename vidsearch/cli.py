@@ -161,7 +161,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     if report.text_read:
         click.echo(f"Read the text of {report.text_read} sources indexed before.")
     if report.transcribed:
-        click.echo(f"Read the subtitles or heard the speech of {report.transcribed} videos.")
+        click.echo(f"Subtitles and speech: {report.lines} lines found in {report.transcribed} videos looked at.")
     if not report.added and not report.unchanged and not idx.stats().sources:
         fail("nothing could be indexed: no readable image or video under " + ", ".join(paths), 1)
 

@@ -72,6 +72,7 @@ class Report:
     moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path): taken over, not embedded
     back: list[str] = field(default_factory=list)  # sources offline before whose files are there again
     transcribed: int = 0  # videos whose subtitles or speech this run read (ingest/transcripts.py)
+    lines: int = 0  # the lines of subtitles and speech found in them
     problems: list[tuple[str, str]] = field(default_factory=list)  # (video, a subtitle or its speech not read)
 
     def as_dict(self) -> dict:
@@ -80,7 +81,8 @@ class Report:
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "removed": self.removed,
                 "offline": {top: len(paths) for top, paths in self.offline.items()},
                 "moved": [{"from": a, "to": b} for a, b in self.moved], "back": len(self.back),
-                "transcribed": self.transcribed, "problems": [{"path": p, "problem": x} for p, x in self.problems],
+                "transcribed": self.transcribed, "lines": self.lines,
+                "problems": [{"path": p, "problem": x} for p, x in self.problems],
                 "seconds": round(self.seconds, 2)}
 
 

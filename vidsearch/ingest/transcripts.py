@@ -139,6 +139,7 @@ def _read(store: Store, due: Due, listener: Listener | None, report: Report) -> 
     store.put_lines(due.source.id, [(s.start, s.end, s.layer, s.source, s.text) for s in out.segments], layers,
                     due.stamps if due.subtitles else None, listener.name if listener else None)
     report.transcribed += 1
+    report.lines += len(out.segments)
     report.problems += [(due.source.path, p) for p in out.problems]
 
 
