@@ -222,3 +222,37 @@ def test_an_index_of_an_older_vidsearch_is_upgraded_and_a_newer_one_refused(tmp_
     db.close()
     with pytest.raises(vidsearch.StoreError, match="has format 99, which this vidsearch cannot read"):
         vidsearch.Index(tmp_path / "index")
+
+
+def test_files_decoded_side_by_side_make_the_same_index(tmp_path, tiny_model, monkeypatch):
+    from click.testing import CliRunner
+
+    from vidsearch.cli import main
+    from vidsearch.ingest import local
+
+    library = tmp_path / "library"
+    library.mkdir()
+    for i, (shape, colour) in enumerate([("circle", "red"), ("square", "blue"), ("triangle", "green"),
+                                         ("circle", "yellow"), ("square", "red")]):
+        segments_video(library / f"v{i}.mp4", [(2, shape, colour), (1, "triangle", "blue")])
+    started = []
+    real = local._Decoders.start_one
+    monkeypatch.setattr(local._Decoders, "start_one", lambda self: (started.append(self), real(self))[1])
+
+    def indexed(idx):
+        return {Path(s.path).name: idx.frames(s.id)[1:] for s in idx.sources()}
+
+    with vidsearch.Index(tmp_path / "one", model=tiny_model, decoders=1) as one:
+        one.add([library])
+        want = indexed(one)
+    assert len(started) == 1
+    out = CliRunner().invoke(main, ["index", str(library), "--index", str(tmp_path / "four"), "--model", tiny_model,
+                                    "--decoders", "4"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert len(started) == 5 and len(set(started[1:])) == 1  # one run, four decode threads
+    with vidsearch.Index(tmp_path / "four") as four:
+        got = indexed(four)
+    assert sorted(got) == sorted(want) == [f"v{i}.mp4" for i in range(5)]
+    for name, (times, vecs) in want.items():
+        assert np.array_equal(got[name][0], times) and np.allclose(got[name][1], vecs, atol=1e-6)
+    assert local.decoders_for("cpu") == 2 and 2 <= local.decoders_for("cuda") <= 8

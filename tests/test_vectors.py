@@ -160,3 +160,90 @@ def test_ivf_retrains_after_growing_4x_over_several_processes(tmp_path, monkeypa
     # which retrains on 260 (64 lists).
     assert lists == [vectors.lists_for(60)] * 4 + [vectors.lists_for(260)]
     assert Store(root).vectors.search(x[250:251], 1)[1][0].tolist() == [251]
+
+
+def library(root, tmp_path, x, sources, exact_limit=None):
+    """A store whose sources each hold 100 of x's vectors, in order."""
+    store = Store.create(root, model="m", pretrained="", dim=x.shape[1], interval=1.0, min_score=0.2)
+    for s in sources:
+        add(store, tmp_path, x, s)
+    return store
+
+
+def add(store, tmp_path, x, s):
+    frames = []
+    for i in range(s * 100, s * 100 + 100):
+        staged = tmp_path / f"{store.root.name}-{i}.jpg"
+        staged.touch()
+        frames.append((float(i), x[i], staged))
+    store.put_source(f"/v{s}.mp4", "video", 0, 0, 100, 30, 64, 64, frames)
+
+
+def no_catalog_reads(monkeypatch, store):
+    def refuse(*_):
+        raise AssertionError("read the catalog's ids or vectors")
+    monkeypatch.setattr(store.catalog, "frame_ids", refuse)
+    monkeypatch.setattr(store.catalog, "vectors", refuse)
+
+
+@pytest.mark.parametrize("limit", [100_000, 150])  # exact, IVF
+def test_a_new_process_maps_the_file_the_writer_saved_and_reads_no_ids(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(vectors, "EXACT_LIMIT", limit)
+    x = clustered(600)
+    root = tmp_path / "idx"
+    writer = library(root, tmp_path, x, range(4))
+    writer.save_vectors()
+    assert (root / vectors.STATE).is_file()
+    want = Vectors.load(root / vectors.VECTORS).search(x[:30], 10)
+    sample = writer.vectors.sample()
+
+    reader = Store(root)  # a new process, opening the catalog as the writer left it
+    with monkeypatch.context() as m:
+        no_catalog_reads(m, reader)
+        got = reader.vectors.search(x[:30], 10)
+        assert np.array_equal(reader.vectors.sample(), sample)
+    assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0])
+    assert reader.vectors.synced().mapped == vectors.MAPPED and reader.vectors.synced().kind == \
+        ("exact" if limit > 600 else "ivf")
+
+    # Writes after the file was mapped (another process's, then this one's): caught up on a copy in memory.
+    add(writer, tmp_path, x, 4)
+    assert reader.vectors.search(x[450:451], 1)[1][0].tolist() == [451]
+    writer.close()
+    add(reader, tmp_path, x, 5)
+    reader.remove_source("/v0.mp4")
+    assert reader.vectors.search(x[550:551], 1)[1][0].tolist() == [551]
+    assert reader.vectors.search(x[:10], 10)[1].min() > 100
+    assert not reader.vectors.synced().mapped
+
+
+def test_a_state_that_does_not_describe_this_file_and_catalog_is_not_trusted(tmp_path, monkeypatch):
+    x = clustered(400)
+    one, two = tmp_path / "one", tmp_path / "two"
+    writer = library(one, tmp_path, x, [0, 1])
+    writer.save_vectors()
+    add(writer, tmp_path, x, 2)  # committed, not saved: the state is a generation behind
+    assert Store(one).vectors.search(x[250:251], 1)[1][0].tolist() == [251]
+
+    # The folder's catalog made again (the old one deleted): the FAISS file and its state were of the old one.
+    other = library(two, tmp_path, x, [0, 1])
+    other.save_vectors()
+    other.close()
+    (two / "catalog.sqlite").unlink()
+    library(two, tmp_path, x, [3, 2]).close()  # the same generation as the state, the same frame ids
+    assert Store(two).vectors.search(x[350:351], 1)[1][0].tolist() == [51]
+
+    # A newer file whose state could not be written: the old state names another file.
+    writer.save_vectors()
+    state = (one / vectors.STATE).read_bytes()
+    add(writer, tmp_path, x, 3)
+    monkeypatch.setattr(vectors.np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    writer.save_vectors()
+    assert not (one / vectors.STATE).exists() or (one / vectors.STATE).read_bytes() == state
+    monkeypatch.undo()
+    (one / vectors.STATE).write_bytes(state)  # the older state back beside the newer file
+    fresh = Store(one)
+    assert fresh.vectors.search(x[350:351], 1)[1][0].tolist() == [351] and not fresh.vectors.synced().mapped
+
+    (one / vectors.STATE).write_bytes(b"not a state")  # damaged: ignored
+    assert Store(one).vectors.search(x[350:351], 1)[1][0].tolist() == [351]

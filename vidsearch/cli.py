@@ -94,6 +94,8 @@ speech_option = click.option(
               "or whole, padded to a square (letterbox).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--decoders", type=click.IntRange(1, 64), default=None,
+              help="Files decoded side by side (default: 2 on a CPU; beside a GPU one per 2 CPUs, up to 8).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               callback=_ray_address, help="Decode and embed on Ray workers: a local Ray, or the cluster at ADDRESS "
               "(after PATHS, or --ray=ADDRESS). Needs pip install 'vidsearch[ray]'.")
@@ -112,8 +114,8 @@ speech_option = click.option(
               "unreadable), naming each. Without it they are kept, marked offline.")
 @speech_option
 @click.option("--no-speech", is_flag=True, help="Hear no more speech (the lines heard stay searchable).")
-def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, ray_address, ray_workers,
-              decode_timeout, reuse, ocr=None, prune=False, speech=None, no_speech=False) -> None:
+def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device, batch_size, decoders, ray_address,
+              ray_workers, decode_timeout, reuse, ocr=None, prune=False, speech=None, no_speech=False) -> None:
     """Index the videos and images under PATHS (new and changed files only).
 
     A PATH that does not exist is accepted only when the index holds files under it (a drive not mounted): they are
@@ -121,7 +123,7 @@ def index_cmd(paths, index_dir, interval, model, pretrained, preprocess, device,
     from tqdm import tqdm
 
     idx = open_index(index_dir, model=model, pretrained=pretrained, interval=interval, preprocess=preprocess,
-                     device=device, batch_size=batch_size, decode_timeout=decode_timeout)
+                     device=device, batch_size=batch_size, decode_timeout=decode_timeout, decoders=decoders)
     _check_paths(idx, paths)
     speech = _check_speech(idx, speech, no_speech)
     bar = None

@@ -15,7 +15,7 @@ import numpy as np
 from .catalog import Catalog
 from .errors import WriteError
 from .extract.pixels import same_content, same_frame
-from .vectors import VectorCache
+from .vectors import STATE, VECTORS, VectorCache
 
 THUMBS = "thumbs"
 THUMB_BYTES = "thumbnail_bytes"  # catalog meta: the bytes of the committed thumbnails, kept at every commit
@@ -67,6 +67,8 @@ class Store:
     @classmethod
     def create(cls, root: str | os.PathLike, **meta) -> Store:
         """A new index folder with these settings (model, pretrained, dim, interval, preprocess, min_score)."""
+        for cache in (VECTORS, STATE):  # of a catalog no longer there: its frame ids would be taken for the new one's
+            (Path(root) / cache).unlink(missing_ok=True)
         Catalog.create(root, {**meta, THUMB_BYTES: 0}).close()
         return cls(root)
 

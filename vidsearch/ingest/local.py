@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -76,13 +77,14 @@ Message = Sampled | Finished | Failed | Fatal
 
 
 def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str], *, interval: float,
-        batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int = 2,
+        batch_size: int = 32, progress: Callable[[Progress], None] | None = None, workers: int | None = None,
         decode_timeout: float = DECODE_TIMEOUT, reuse: bool = True, ocr: bool = False, prune: bool = False) -> Report:
     """Bring the index up to date with `paths`. The caller holds the WriterLock. The model is only asked for
     (and so loaded) when there is something to embed. With `reuse`, a sample unchanged since its source's last
     embedded one (extract.change) takes that vector with no model pass. With `ocr`, the text of every changed
     sample is read too (ocr.py; unchanged ones take the words of the one before), and then that of the sources
-    indexed before without it. A file whose decoding yields no frame for `decode_timeout` seconds is skipped.
+    indexed before without it. `workers` files are decoded side by side (default: decoders_for the model's
+    device). A file whose decoding yields no frame for `decode_timeout` seconds is skipped.
     Raises WriteError if the index cannot be written (a full disk); the sources committed until then stay. Sources
     whose folder cannot be read are kept, marked offline (ingest/plan.py); `prune` removes them."""
     readers = TextReaders() if ocr else None
@@ -92,7 +94,8 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
             if r.todo:
                 embedder = get_embedder()
                 embedder.ready(lambda note: r.tick(note=note))  # a one-time export is said, not silent
-                decoders = _Decoders(r, embedder, interval, workers, queue_size=max(4 * batch_size, 64),
+                decoders = _Decoders(r, embedder, interval, workers or decoders_for(embedder.device),
+                                     queue_size=max(4 * batch_size, 64),
                                      reuse=reuse, readers=readers)
                 try:
                     _consume(r, decoders, _Batch(embedder, batch_size))
@@ -104,6 +107,15 @@ def run(store: Store, get_embedder: Callable[[], Embedder], paths: Iterable[str]
     finally:
         if readers is not None:
             readers.close()
+
+
+def decoders_for(device: str) -> int:
+    """Files decoded side by side. On a CPU the model takes the cores and two decoders keep it busy; a GPU embeds
+    frames faster than one decoder makes them, so more files are decoded at once, one per 2 CPUs up to 8 (each
+    decoder runs FFmpeg's own threads too)."""
+    if device == "cpu":
+        return 2
+    return max(2, min(8, (os.cpu_count() or 2) // 2))
 
 
 def _consume(r: Run, decoders: _Decoders, batch: _Batch) -> None:
