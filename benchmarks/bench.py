@@ -1,6 +1,6 @@
 """vidsearch benchmark: indexing speed, image throughput and search latency, each against a baseline.
 
-    python -m benchmarks.bench [index] [still] [images] [search] [ray] [models] [--minutes 5] [--work DIR]
+    python -m benchmarks.bench [index] [still] [images] [search] [ray] [models] [coldstart] [--minutes 5] [--work DIR]
                                [--footage KIND,...] [--real FILE ...] [--quick]
 
 Media are generated with ffmpeg; the model is ViT-B-32 with random weights saved in open_clip's local-dir format
@@ -454,7 +454,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["index", "images", "search"],
-                    choices=["index", "still", "images", "search", "ray", "models"])
+                    choices=["index", "still", "images", "search", "ray", "models", "coldstart"])
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the generated video")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[10_000, 100_000, 1_000_000],
@@ -484,6 +484,10 @@ def main() -> None:
         part_ray(args.work, model, args.minutes, args.batch_size, (1,) if args.quick else (1, 2))
     if "models" in args.parts:
         part_models(args.work, args.batch_size, [(TINY, "")] if args.quick else GUIDE_MODELS)
+    if "coldstart" in args.parts:  # each figure in a fresh process: benchmarks/coldstart.py
+        from benchmarks import coldstart
+
+        coldstart.report(args.work / "coldstart", args.sizes, 3, args.quick)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Cold start: what a new process pays before its first answer, against the same search in a warm process.
 
     python -m benchmarks.coldstart [--quick] [--sizes 10000,1000000] [--runs 3] [--work DIR]
+    python -m benchmarks.bench coldstart [--sizes ...] [--quick]   (the same, as a part of bench)
 
 Every figure is taken in a fresh process (the OS file cache stays warm: a first run after a reboot pays the disk
 too). The model is ViT-B-32 with random weights (benchmarks.common.random_model: the real compute and file
@@ -12,8 +13,8 @@ one, with its FAISS file saved as `vidsearch index` leaves it. Printed per size:
   before STATE); and in a fresh process that loads the model first (the path before textcache, and still that of
   image queries);
 - serve: `vidsearch serve` start to its first answer (the home page), the first search issued right then (it waits
-  for the background load, Index.warm) and, in a second server, the first search issued once the load is done,
-  then the p50 of the next searches;
+  for the background load of the text tower and the vectors, Index.warm, not for the model's) and, in a second
+  server, the first search issued once the model has loaded too, then the p50 of the next searches;
 - in-process: the p50 of text searches in one warm process, for comparison;
 - faiss: the FAISS file read into memory (as for a file behind the catalog) against mapped (as when
   vectors.STATE says the file is current: what `vidsearch search` does after `vidsearch index`), and the first two
@@ -197,12 +198,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="fresh processes per cold figure (the median is shown)")
     ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "vidsearch-coldstart"))
     args = ap.parse_args()
-    sizes = [2_000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    runs = 1 if args.quick else args.runs
-    work = Path(args.work)
+    report(Path(args.work), [int(s) for s in args.sizes.split(",")], args.runs, args.quick)
+
+
+def report(work: Path, sizes: list[int], runs: int, quick: bool) -> None:
+    """Print the figures per size (also `python -m benchmarks.bench coldstart`)."""
+    sizes, runs = ([2_000], 1) if quick else (sizes, runs)
     work.mkdir(parents=True, exist_ok=True)
     os.environ["XDG_CACHE_HOME"] = ENV["XDG_CACHE_HOME"] = str(work / "cache")  # the random weights' exports
-    model = prepare(work, sizes, args.quick)
+    model = prepare(work, sizes, quick)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min); {os.cpu_count()} CPUs")
     for n in sizes:
         root = work / f"lib{n}"
@@ -214,7 +218,8 @@ def main() -> None:
         s = serve(root, wait_for_load=0)
         print(f"  serve: start to first answer {s['start_to_answer_s']:.2f} s; a search sent then took "
               f"{s['first_search_s']:.2f} s (start to result {s['start_to_first_result_s']:.2f} s)")
-        loaded = serve(root, wait_for_load=s["start_to_first_result_s"] + 2)
+        # Long enough for the model too (a search sent at once is answered before it, with the text tower).
+        loaded = serve(root, wait_for_load=max(s["start_to_first_result_s"], c["model_first_s"]) + 2)
         print(f"  serve: first search once loaded {1000 * loaded['first_search_s']:.0f} ms, "
               f"then p50 {loaded['p50_ms']:.0f} ms")
         for name, f in faiss_open(root).items():

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # name: (arguments after --quick; taking --work WORK; what its output must hold: each table's title)
 BENCHMARKS = {
-    "bench": (["index", "still", "images", "search", "ray", "models"], True,
+    "bench": (["index", "still", "images", "search", "ray", "models", "coldstart"], True,
               ["Indexing 0.05 min", "Change-aware embedding", "8 JPEGs", "Text search latency", "local Ray",
-               "Image tower per frame"]),
+               "Image tower per frame", "cli text search, cold"]),
     "change": ([], True, ["Decoding: sampling", "Change gate (default thresholds)"]),
     "coldstart": ([], True, ["cli text search, cold", "in-process text search p50", "serve: first search once loaded"]),
     "copies": ([], True, ["one content (from pixels, at indexing)", "search, k = 10"]),

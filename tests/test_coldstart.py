@@ -165,16 +165,19 @@ def test_image_search_still_loads_the_model(indexed, monkeypatch):
         assert fresh._embedder is not None
 
 
-def test_warming_loads_the_model_once_and_searches_wait_for_it(indexed, monkeypatch):
+def test_warming_loads_each_thing_once_and_text_searches_do_not_wait_for_the_model(indexed, monkeypatch):
     idx, want = indexed
-    loads = []
+    loads, light, release = [], [], threading.Event()
 
     class Counted(Embedder):
         def __init__(self, *a, **kw):
             loads.append(1)
+            assert release.wait(60)  # the model's load (seconds with PyTorch) still going on
             super().__init__(*a, **kw)
 
+    real = TextEncoder.load
     monkeypatch.setattr(index, "Embedder", Counted)
+    monkeypatch.setattr(index.TextEncoder, "load", lambda *a: (light.append(1), real(*a))[1])
     with vidsearch.Index(idx.path) as fresh:
         warming = fresh.warm()
         results = []
@@ -182,10 +185,15 @@ def test_warming_loads_the_model_once_and_searches_wait_for_it(indexed, monkeypa
                     for _ in range(3)]
         for t in searches:
             t.start()
-        for t in searches + [warming]:
-            t.join()
-        assert len(loads) == 1 and fresh._text_encoder is None  # nothing loaded twice, no light path meanwhile
-        assert all([[h.frame_id, round(h.score, 5)] for h in r] == want for r in results)
+        for t in searches:
+            t.join(timeout=30)  # answered while the model is held loading
+        assert not any(t.is_alive() for t in searches) and fresh._embedder is None and len(light) == 1
+        release.set()
+        warming.join()
+        assert len(loads) == 1 and fresh._embedder is not None
+        results.append(fresh.search("a red circle", min_score=-1))  # now through the model: the same vectors
+        assert len(results) == 4 and all([[h.frame_id, round(h.score, 5)] for h in r] == want for r in results)
+        assert len(light) == 1
 
 
 def test_a_model_that_cannot_load_makes_web_searches_a_503(tiny_model, cache, tmp_path):

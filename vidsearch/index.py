@@ -106,7 +106,8 @@ class Index:
         self._embedder: Embedder | None = None
         self._load_lock = threading.Lock()  # concurrent first uses load the model once
         self._text_encoder: TextEncoder | None = None
-        self._warming = False
+        self._text_lock = threading.Lock()
+        self._text_tried = False  # TextEncoder.load was asked (it answers None where the cache lacks the model)
         self._engines: dict = {}  # speech engines by spec
         self._store: Store | None = Store(self.path) if Store.exists(self.path) else None
         if interval is not None and interval <= 0:
@@ -153,17 +154,18 @@ class Index:
             return self._embedder
 
     def warm(self) -> threading.Thread:
-        """Load the model and the vectors in a background thread (a server calls this as it starts), so that the
-        first search costs what the others do; a search arriving meanwhile waits for this load."""
-        self._warming = True
-
+        """Load what searches need in a background thread (a server calls this as it starts): the cached text tower
+        first, then the vectors, then the model. A text search arriving meanwhile waits for the first two (a second
+        at 1M frames) and goes on with the text tower, not for the model (seconds: PyTorch); an image search waits
+        for the model. Nothing is loaded twice."""
         def load() -> None:
             try:
-                self.embedder.ready()
-                self.embedder.encode_text([""])  # builds the text tower's session
+                self._light_encoder()
                 if self._store is not None:  # the vectors' own lock makes a search wait for this
                     self._store.vectors.synced()
                     self._store.vectors.sample()
+                self.embedder.ready()
+                self.embedder.encode_text([""])  # builds the text tower's session
             except Exception:  # the search that needs it raises the same error, with its reason
                 pass
 
@@ -172,17 +174,25 @@ class Index:
         return thread
 
     def _encoder(self, q: Query) -> Embedder | TextEncoder | None:
-        """What turns q into vectors: for text alone, before the model is loaded, the cached text tower where the
+        """What turns q into vectors: for text alone, until the model is loaded, the cached text tower where the
         cache holds it (vidsearch.textcache: no PyTorch to import, same vectors), else the model."""
         if not q.needs_model:
             return None
-        if q.image is None and self._embedder is None and not self._warming and self.device in ("auto", "cpu"):
-            with self._load_lock:
-                if self._text_encoder is None:
-                    self._text_encoder = TextEncoder.load(self.model, self.pretrained)
-            if self._text_encoder is not None:
-                return self._text_encoder
+        if q.image is None and self._embedder is None:
+            light = self._light_encoder()
+            if light is not None:
+                return light
         return self.embedder
+
+    def _light_encoder(self) -> TextEncoder | None:
+        """The cached text tower, loaded once (None where the cache does not hold it, or where a device other than
+        the CPU was asked for: the model's vectors there are not the CPU export's)."""
+        if self.device not in ("auto", "cpu"):
+            return None
+        with self._text_lock:  # not the model's lock: a text search must not wait for the model's load
+            if not self._text_tried:
+                self._text_encoder, self._text_tried = TextEncoder.load(self.model, self.pretrained), True
+            return self._text_encoder
 
     def add(self, paths: Iterable[str | os.PathLike], progress: Callable[[Progress], None] | None = None, *,
             ray: bool | str = False, ray_workers: int | None = None, reuse: bool = True,
