@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 
 from .errors import ClipError, MediaError
-from .playback import FFMPEG
+from .playback import ffmpeg
 from .renders import Render
 
 MAX_SECONDS = 600.0  # the longest clip made by default
@@ -148,7 +148,7 @@ def ffmpeg_command(source: str, target: str, cut: Cut, length: float) -> list[st
     [cut.first, cut.first + length], and move cut.first to 0. Frames keep their timestamps (variable frame rates
     stay as they are)."""
     first, end = f"{cut.first:.6f}", f"{cut.first + length:.6f}"
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+    return [ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
             "-copyts", "-noaccurate_seek", "-seek_timestamp", "1", "-ss", f"{cut.seek:.6f}", "-i", source,
             "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
             "-vf", f"trim=start={cut.keep:.6f}:end={cut.first + length - ROUNDING:.6f},setpts=PTS-{first}/TB,"

@@ -18,7 +18,12 @@ import imageio_ffmpeg
 from .errors import Busy, MediaError
 from .renders import Job, Jobs, Render
 
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+@functools.cache
+def ffmpeg() -> str:
+    """imageio-ffmpeg's binary, found on first use: finding it runs it once (`-version`), which a search never needs."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
 
 MIME_TYPES = {
     ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".qt": "video/quicktime",
@@ -65,7 +70,7 @@ def probe(path: str) -> Streams:
     imageio-ffmpeg)."""
     try:
         # Exits 1 (no output file given) after describing the input on stderr.
-        out = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", path], capture_output=True, timeout=60,
+        out = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", path], capture_output=True, timeout=60,
                              check=False, text=True, errors="replace").stderr
     except (OSError, subprocess.TimeoutExpired):
         return Streams(None, None, None)
@@ -101,7 +106,7 @@ class Playback:
 def proxy_command(source: str, target: str) -> list[str]:
     """ffmpeg arguments for a proxy whose timeline is the original's: every frame keeps its timestamp
     (`-fps_mode passthrough`, no frames duplicated or dropped) and the file starts at 0 as the catalog's times do."""
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source,
+    return [ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source,
             "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",  # 4:2:0 needs even sizes
